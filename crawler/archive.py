@@ -1,0 +1,151 @@
+"""Archived entries: where each one lives, what its file says, and writing it safely.
+
+`entry_relpath` and `render` are pure; `write_document` does the disk work.
+A path is derived from (feed, entry id), never from what is on disk, so the
+same entry always lands at the same place and two entries never share one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+from crawler.errors import ArchiveError
+from crawler.frontmatter import plain_or_quoted, quoted, render_front_matter
+from crawler.models import ArchivedDocument
+from crawler.storage import atomic_write_bytes
+
+MAX_NAME_BYTES = 200
+_FORBIDDEN = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]+')
+_BLANKS = re.compile(r"\s+")
+_WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode("utf-8", errors="ignore")
+
+
+def safe_component(text: str, *, max_bytes: int = MAX_NAME_BYTES, fallback: str = "untitled") -> str:
+    """One path component that every common file system accepts and that cannot climb out of its folder."""
+    name = unicodedata.normalize("NFC", text)
+    name = _FORBIDDEN.sub(" ", name)
+    name = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
+    name = _BLANKS.sub(" ", name).strip()
+    name = name.lstrip(". ").rstrip(". ")
+    name = _truncate_utf8(name, max_bytes).rstrip(". ")
+    if not name:
+        name = fallback
+    if _WINDOWS_DEVICES.match(name):
+        name = "_" + name
+    return name
+
+
+def entry_key(feed_name: str, entry_id: str) -> str:
+    return hashlib.sha256(f"{feed_name}\x00{entry_id}".encode()).hexdigest()[:10]
+
+
+def entry_relpath(categories: Sequence[str], title: str, feed_name: str, entry_id: str) -> str:
+    """`<category>/.../<title>_<hash>.md`, each part safe, the hash unique to (feed, entry id)."""
+    suffix = f"_{entry_key(feed_name, entry_id)}.md"
+    stem = safe_component(title, max_bytes=MAX_NAME_BYTES - len(suffix))
+    folders = [safe_component(c, fallback="_") for c in categories]
+    return "/".join([*folders, stem + suffix])
+
+
+def format_date(when: datetime) -> str:
+    """RFC 1123 in GMT, as in the seed: `Sun, 13 Feb 2022 09:12:25 GMT`."""
+    return format_datetime(when.astimezone(UTC), usegmt=True)
+
+
+def render(
+    *,
+    relpath: str,
+    title: str,
+    categories: Sequence[str],
+    headimg: str,
+    author: str,
+    date: datetime,
+    link: str,
+    guid: str,
+    body_html: str,
+) -> ArchivedDocument:
+    """The whole file: front matter in DESIGN.md's key order, a blank line, `<div>` + body + `</div>`."""
+    front = render_front_matter(
+        [
+            ("title", quoted(title)),
+            ("categories", list(categories)),
+            ("headimg", quoted(headimg)),
+            ("author", plain_or_quoted(author)),
+            ("comments", False),
+            ("date", format_date(date)),
+            ("thumbnail", quoted(headimg)),
+            ("link", quoted(link)),
+            ("guid", quoted(guid)),
+        ]
+    )
+    text = f"{front}\n<div>\n{body_html}\n</div>\n"
+    return ArchivedDocument(
+        relpath=relpath, text=text, content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest()
+    )
+
+
+def resolve_inside(archive_dir: Path, relpath: str) -> Path:
+    """The absolute path for `relpath`, refusing anything that would land outside the archive."""
+    root = archive_dir.resolve()
+    target = root.joinpath(*relpath.split("/"))
+    if ".." in relpath.split("/") or os.path.commonpath([root, target]) != str(root):
+        raise ArchiveError(f"{relpath!r} would be written outside {root}")
+    return target
+
+
+def _check_no_symlinks(root: Path, target: Path) -> None:
+    # A planted symlink inside the archive could redirect a write anywhere: refuse it.
+    current = root
+    for part in target.relative_to(root).parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise ArchiveError(f"{current} is a symlink; refusing to write through it")
+
+
+def _prepare_folder(root: Path, target: Path) -> bool:
+    """Create the entry's folders; True when a file is already at the target."""
+    _check_no_symlinks(root, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _check_no_symlinks(root, target)
+    if target.is_symlink():
+        raise ArchiveError(f"{target} is a symlink; refusing to write through it")
+    return target.exists()
+
+
+async def write_document(archive_dir: Path, doc: ArchivedDocument, guid: str) -> bool:
+    """Write the entry's file; False when the file for this guid was already in place (kept as is)."""
+    root = archive_dir.resolve()
+    target = resolve_inside(archive_dir, doc.relpath)
+    try:
+        exists = await asyncio.to_thread(_prepare_folder, root, target)
+        if exists and await asyncio.to_thread(_holds_guid, target, guid):
+            # Written by a run that was killed before it could record it: record, do not duplicate.
+            return False
+        await atomic_write_bytes(target, doc.text.encode("utf-8"))
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {doc.relpath}: {exc.strerror or exc}") from exc
+    return True
+
+
+def _holds_guid(path: Path, guid: str) -> bool:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            head = handle.read(64 * 1024)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return f"\nguid: {quoted(guid)}\n" in head

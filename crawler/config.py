@@ -1,0 +1,422 @@
+"""YAML config -> frozen `Settings`, every mistake reported as `PATH:LINE: KEY: problem`.
+
+The YAML is composed into nodes first so that each value keeps its line; pydantic
+then checks types, ranges and unknown keys, and its error locations are mapped
+back onto those lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from crawler import __version__
+from crawler.errors import ConfigError
+
+FullTextMode = Literal["auto", "always", "never"]
+
+DEFAULT_CONFIG = Path("config/feeds.yaml")
+DEFAULT_IFRAME_HOSTS = (
+    "www.youtube.com",
+    "youtube.com",
+    "www.youtube-nocookie.com",
+    "player.vimeo.com",
+    "player.bilibili.com",
+    "www.dailymotion.com",
+)
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?", re.IGNORECASE)
+_SIZE_FACTOR = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_duration(value: object) -> float:
+    """`90s`, `30m`, `2h`, `1d`, `1h30m` or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 30m, 2h or 1d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower().replace(" ", "")
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"{value!r} is not a duration like 90s, 30m, 2h or 1d")
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise ValueError("expected a duration like 90s, 30m, 2h or 1d")
+    if seconds <= 0:
+        raise ValueError("must be longer than zero")
+    return seconds
+
+
+def parse_size(value: object) -> int:
+    """`20MB`, `512 KiB` or a number of bytes -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE.fullmatch(value.strip())):
+        size = int(float(m.group(1)) * _SIZE_FACTOR[(m.group(2) or "b").lower()])
+    else:
+        raise ValueError(f"{value!r} is not a size like 20MB")
+    if size <= 0:
+        raise ValueError("must be larger than zero")
+    return size
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
+def _check_cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a crontab expression ({exc})") from None
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class HttpModel(_Strict):
+    user_agent: str = f"feed-archiver/{__version__} (+news archiver; polite, conditional GET)"
+    timeout: float = 15.0
+    total_timeout: float = 60.0
+    max_body: int = 20 * 1000 * 1000
+    max_redirects: int = Field(5, ge=0, le=20)
+    concurrency: int = Field(16, ge=1, le=512)
+    per_host: int = Field(6, ge=1, le=64)
+    retries: int = Field(2, ge=0, le=10)
+    proxy: str | None = None
+    http2: bool = True
+
+    _durations = field_validator("timeout", "total_timeout", mode="before")(parse_duration)
+    _sizes = field_validator("max_body", mode="before")(parse_size)
+
+
+class OptionsModel(_Strict):
+    """Keys that may stand in `defaults:` or on one feed."""
+
+    interval: float | None = None
+    cron: str | None = None
+    full_text: FullTextMode | None = None
+    full_text_min_chars: int | None = Field(None, ge=0)
+    images: bool | None = None
+    max_items: int | None = Field(None, ge=1, le=100_000)
+    headers: dict[str, str] | None = None
+    allow_private_network: bool | None = None
+    categories: list[str] | None = None
+    author: str | None = None
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else _check_cron(value)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not c.strip() for c in value):
+            raise ValueError("a category cannot be empty")
+        return value
+
+
+class FeedModel(OptionsModel):
+    name: str = Field(min_length=1, max_length=200)
+    url: str | None = None
+    route: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
+
+    @field_validator("route")
+    @classmethod
+    def _route(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"{value!r} must start with /")
+        return value
+
+
+class ConfigModel(_Strict):
+    archive_dir: str = "../archive"
+    state: str | None = None
+    rsshub: str = "https://rsshub.app"
+    image_url_prefix: str | None = None
+    iframe_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_IFRAME_HOSTS))
+    shutdown_timeout: float = 8.0
+    http: HttpModel = Field(default_factory=HttpModel)
+    defaults: OptionsModel = Field(default_factory=OptionsModel)
+    feeds: list[FeedModel] = Field(min_length=1)
+
+    _rsshub = field_validator("rsshub")(_check_http_url)
+    _shutdown = field_validator("shutdown_timeout", mode="before")(parse_duration)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:///", "postgresql://", "postgresql+asyncpg://")):
+            raise ValueError("must be sqlite:///PATH or postgresql://...")
+        return value
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    user_agent: str
+    timeout: float
+    total_timeout: float
+    max_body: int
+    max_redirects: int
+    concurrency: int
+    per_host: int
+    retries: int
+    proxy: str | None
+    http2: bool
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    """One feed to poll, with `defaults:` already merged in."""
+
+    name: str
+    url: str
+    categories: tuple[str, ...] = ()
+    author: str | None = None
+    interval: float = 1800.0
+    cron: str | None = None
+    full_text: FullTextMode = "auto"
+    full_text_min_chars: int = 500
+    images: bool = True
+    max_items: int = 50
+    headers: Mapping[str, str] = field(default_factory=dict)
+    allow_private_network: bool | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    archive_dir: Path
+    state_url: str
+    image_url_prefix: str | None
+    iframe_hosts: frozenset[str]
+    shutdown_timeout: float
+    http: HttpSettings
+    feeds: tuple[FeedSource, ...]
+    key_lines: Mapping[str, int] = field(default_factory=dict)
+
+    def select(self, names: list[str]) -> tuple[FeedSource, ...]:
+        """The named feeds, in config order; an unknown name is a `ConfigError`."""
+        known = {f.name for f in self.feeds}
+        for name in names:
+            if name not in known:
+                raise ConfigError(str(self.config_path), None, "--feed", f"no feed named {name!r} in the config")
+        return tuple(f for f in self.feeds if not names or f.name in names)
+
+
+# -- YAML with line numbers ----------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader whose scalars are all plain data; no custom tags."""
+
+
+def _construct(node: yaml.Node, path: str, loader: _Loader) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            if not isinstance(key, str):
+                raise _YamlProblem(key_node.start_mark.line + 1, path, f"key {key!r} must be a string")
+            if key in result:
+                raise _YamlProblem(key_node.start_mark.line + 1, _join(path, key), "appears twice")
+            result[key] = _construct(value_node, _join(path, key), loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, f"{path}[{i}]", loader) for i, item in enumerate(node.value)]
+    return loader.construct_object(node)
+
+
+class _YamlProblem(Exception):
+    def __init__(self, line: int, key: str, message: str) -> None:
+        self.line, self.key, self.message = line, key, message
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _line_of(root: yaml.Node, loc: tuple[str | int, ...]) -> int:
+    """The line of the deepest node along `loc` (a key's own line for unknown keys)."""
+    node = root
+    line = root.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            match = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
+            if match is None:
+                return line
+            line = match[0].start_mark.line + 1
+            node = match[1]
+            if not isinstance(node, yaml.ScalarNode | yaml.SequenceNode | yaml.MappingNode):
+                return line
+            if isinstance(node, yaml.ScalarNode):
+                line = node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (a typo?)"
+    if kind == "missing":
+        return "is required"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in loc:
+        path = _join(path, part)
+    return path
+
+
+def load_settings(path: Path | str = DEFAULT_CONFIG) -> Settings:
+    """Read and validate a config file; raises `ConfigError` for every user mistake."""
+    config_path = Path(path)
+    shown = str(path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(shown, None, "", "no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(shown, None, "", f"cannot read the config: {exc}") from None
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                raise ConfigError(shown, 1, "", "the config is empty")
+            data = _construct(root, "", loader)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(shown, line, "", f"invalid YAML: {exc.problem or exc.context}") from None
+    except _YamlProblem as exc:
+        raise ConfigError(shown, exc.line, exc.key, exc.message) from None
+    if not isinstance(data, dict):
+        raise ConfigError(shown, root.start_mark.line + 1, "", "the config must be a mapping of keys")
+    try:
+        model = ConfigModel.model_validate(data)
+    except pydantic.ValidationError as exc:
+        errors = sorted(exc.errors(), key=lambda e: _line_of(root, tuple(e["loc"])))
+        first = errors[0]
+        loc = tuple(first["loc"])
+        raise ConfigError(shown, _line_of(root, loc), _key_path(loc), _describe(first)) from None
+    lines = {key.value: key.start_mark.line + 1 for key, _ in root.value} if isinstance(root, yaml.MappingNode) else {}
+    return _resolve(model, config_path, shown, root, lines)
+
+
+def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node, lines: dict[str, int]) -> Settings:
+    base = config_path.resolve().parent
+    archive_dir = Path(os.path.expanduser(model.archive_dir))
+    archive_dir = archive_dir if archive_dir.is_absolute() else base / archive_dir
+    state_url = model.state or f"sqlite:///{archive_dir / '.feed-archiver.sqlite'}"
+    if state_url.startswith("sqlite:///") and not state_url.startswith("sqlite:////"):
+        relative = state_url.removeprefix("sqlite:///")
+        if relative != ":memory:":
+            state_url = f"sqlite:///{(base / relative).resolve()}"
+    defaults = model.defaults
+    if defaults.interval is not None and defaults.cron is not None:
+        raise ConfigError(shown, lines.get("defaults"), "defaults", "set either interval or cron, not both")
+    feeds: list[FeedSource] = []
+    seen: set[str] = set()
+    for index, feed in enumerate(model.feeds):
+        where = f"feeds[{index}]"
+        line = _line_of(root, ("feeds", index))
+        if feed.name in seen:
+            raise ConfigError(shown, _line_of(root, ("feeds", index, "name")), f"{where}.name",
+                              f"duplicate feed name {feed.name!r}")
+        seen.add(feed.name)
+        if (feed.url is None) == (feed.route is None):
+            raise ConfigError(shown, line, where, "give exactly one of url or route")
+        if feed.interval is not None and feed.cron is not None:
+            raise ConfigError(shown, line, where, "set either interval or cron, not both")
+        url = feed.url or model.rsshub.rstrip("/") + (feed.route or "")
+        own_schedule = feed.interval is not None or feed.cron is not None
+
+        def pick(key: str, fallback: Any, feed: FeedModel = feed) -> Any:
+            value = getattr(feed, key)
+            if value is None:
+                value = getattr(defaults, key)
+            return fallback if value is None else value
+
+        feeds.append(
+            FeedSource(
+                name=feed.name,
+                url=url,
+                categories=tuple(pick("categories", [])),
+                author=pick("author", None),
+                interval=feed.interval if own_schedule and feed.interval else pick("interval", 1800.0),
+                cron=feed.cron if own_schedule else defaults.cron,
+                full_text=pick("full_text", "auto"),
+                full_text_min_chars=pick("full_text_min_chars", 500),
+                images=pick("images", True),
+                max_items=pick("max_items", 50),
+                headers={**(defaults.headers or {}), **(feed.headers or {})},
+                allow_private_network=pick("allow_private_network", None),
+            )
+        )
+    http = HttpSettings(**model.http.model_dump())
+    return Settings(
+        config_path=config_path,
+        archive_dir=archive_dir,
+        state_url=state_url,
+        image_url_prefix=model.image_url_prefix,
+        iframe_hosts=frozenset(h.lower() for h in model.iframe_hosts),
+        shutdown_timeout=model.shutdown_timeout,
+        http=http,
+        feeds=tuple(feeds),
+        key_lines=lines,
+    )
+
+
+def ensure_archive_dir(settings: Settings) -> None:
+    """Create the archive folder if needed; an unwritable one is a config error."""
+    where = str(settings.config_path)
+    line = settings.key_lines.get("archive_dir")
+    try:
+        settings.archive_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(where, line, "archive_dir", f"cannot create {settings.archive_dir}: {exc.strerror}") from None
+    if not os.access(settings.archive_dir, os.W_OK | os.X_OK):
+        raise ConfigError(where, line, "archive_dir", f"{settings.archive_dir} is not writable")

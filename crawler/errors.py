@@ -1,0 +1,107 @@
+"""The errors feed-archiver raises, one tree rooted at `CrawlerError`.
+
+    CrawlerError
+    ├── ConfigError          a user mistake in the YAML config (file, line, key)
+    ├── FetchError           anything that kept a URL from being downloaded
+    │   ├── FetchTimeout     connect, read or total time limit
+    │   ├── ConnectError     refused, reset, DNS, TLS
+    │   ├── HTTPStatusError  a final non-2xx/304 answer
+    │   │   └── RateLimited  429/503 with a Retry-After we do not wait for
+    │   ├── TooLarge         the body (after decompression) passed `max_body`
+    │   ├── RedirectError    a loop, too many hops, or a non-HTTP target
+    │   └── BadContent       a body that is not what was asked for (HTML as an image)
+    ├── ParseError           a feed that cannot be read
+    ├── ExtractError         full-text extraction failed
+    ├── ArchiveError         an entry could not be written inside the archive
+    └── StateError           the state store failed
+
+Every error carries the URL, feed or path it is about, so that a log line or
+a status row can say what went wrong where without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class CrawlerError(Exception):
+    """Base of every error feed-archiver raises on purpose."""
+
+
+class ConfigError(CrawlerError):
+    """A config mistake, rendered as one `PATH:LINE: KEY: what is wrong` line."""
+
+    def __init__(self, path: str, line: int | None, key: str, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class FetchError(CrawlerError):
+    """A URL could not be downloaded."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        self.message = message
+        super().__init__(f"{message} ({url})")
+
+
+class FetchTimeout(FetchError):
+    """A connect, read or total time limit ran out."""
+
+
+class ConnectError(FetchError):
+    """The connection could not be made or was broken."""
+
+
+class HTTPStatusError(FetchError):
+    """The server's final answer was not a success."""
+
+    def __init__(self, url: str, status: int, message: str | None = None) -> None:
+        self.status = status
+        super().__init__(url, message or f"HTTP {status}")
+
+
+class RateLimited(HTTPStatusError):
+    """429 or 503 with a Retry-After: come back after `retry_after` seconds."""
+
+    def __init__(self, url: str, status: int, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(url, status, f"HTTP {status}, retry after {retry_after:.0f}s")
+
+
+class TooLarge(FetchError):
+    """The body passed the configured size cap."""
+
+
+class RedirectError(FetchError):
+    """A redirect loop, too many hops, or a redirect to a non-HTTP scheme."""
+
+
+class BadContent(FetchError):
+    """The body is not of the kind that was asked for."""
+
+
+class ParseError(CrawlerError):
+    """A feed that cannot be read."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        self.message = message
+        super().__init__(f"{message} ({url})")
+
+
+class ExtractError(CrawlerError):
+    """Full-text extraction of an article page failed."""
+
+
+class ArchiveError(CrawlerError):
+    """An entry could not be written inside the archive."""
+
+
+class StateError(CrawlerError):
+    """The state store failed."""

@@ -1,0 +1,247 @@
+"""HTTP downloads over one shared `httpx.AsyncClient`.
+
+This module is the only place that catches `httpx` errors: each is translated
+into the `crawler.errors.FetchError` branch with the URL it was about. It adds
+what a polite, robust crawler needs on top of httpx: global and per-host
+concurrency limits, a cap on the decompressed body, a whole-request time limit,
+redirects followed by hand (HTTP and HTTPS targets only, loops refused),
+conditional GET, and retries with backoff for failures that are worth retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from crawler.config import HttpSettings
+from crawler.errors import (
+    BadContent,
+    ConnectError,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    RateLimited,
+    RedirectError,
+    TooLarge,
+)
+from crawler.models import FetchResult
+
+log = logging.getLogger(__name__)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_RETRY_SLEEP = 10.0
+
+
+def create_client(http: HttpSettings) -> httpx.AsyncClient:
+    """The one client a crawl shares: keep-alive per host, HTTP/2 where offered."""
+    limits = httpx.Limits(
+        max_connections=http.concurrency,
+        max_keepalive_connections=http.concurrency,
+        keepalive_expiry=30.0,
+    )
+    timeout = httpx.Timeout(http.timeout, pool=None)
+    return httpx.AsyncClient(
+        http2=http.http2,
+        limits=limits,
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": http.user_agent},
+        proxy=http.proxy,
+        trust_env=http.proxy is None,
+    )
+
+
+@contextmanager
+def translate_httpx_errors(url: str) -> Iterator[None]:
+    """Re-raise httpx's errors as ours, naming the URL."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise FetchTimeout(url, f"timed out ({type(exc).__name__})") from exc
+    except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+        raise ConnectError(url, f"connection failed: {exc or type(exc).__name__}") from exc
+    except httpx.DecodingError as exc:
+        raise BadContent(url, f"undecodable body: {exc}") from exc
+    except httpx.UnsupportedProtocol as exc:
+        raise RedirectError(url, f"unsupported URL scheme: {exc}") from exc
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+        raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+@dataclass(frozen=True)
+class Body:
+    """A body read under the size cap, hashed while it arrived."""
+
+    data: bytes
+    sha256: str
+
+
+async def _read_capped(response: httpx.Response, url: str, max_body: int) -> Body:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_body:
+        raise TooLarge(url, f"body of {int(declared)} bytes is over the {max_body}-byte cap")
+    digest = hashlib.sha256()
+    chunks: list[bytes] = []
+    size = 0
+    # aiter_bytes yields decompressed bytes, so the cap holds against gzip bombs.
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_body:
+            raise TooLarge(url, f"body is over the {max_body}-byte cap")
+        digest.update(chunk)
+        chunks.append(chunk)
+    return Body(b"".join(chunks), digest.hexdigest())
+
+
+class Fetcher:
+    """GETs with limits, retries and conditional requests.
+
+    >>> async with create_client(settings.http) as client:
+    ...     result = await Fetcher(client, settings.http).get(url, etag=state.etag)
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        http: HttpSettings,
+        *,
+        backoff: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client = client
+        self._http = http
+        self._backoff = backoff
+        self._sleep = sleep
+        self._global = asyncio.Semaphore(http.concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    def _host_limit(self, url: str) -> asyncio.Semaphore:
+        parts = urlsplit(url)
+        key = f"{parts.hostname}:{parts.port}"
+        if key not in self._hosts:
+            self._hosts[key] = asyncio.Semaphore(self._http.per_host)
+        return self._hosts[key]
+
+    async def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_body: int | None = None,
+        accept: str | None = None,
+    ) -> tuple[FetchResult, str]:
+        """GET `url`; returns the result and the SHA-256 of its body.
+
+        A 304 comes back as a result with `not_modified`; other non-2xx answers
+        raise `HTTPStatusError` (or `RateLimited` when the server said when to
+        come back).
+        """
+        request_headers = dict(headers or {})
+        if accept:
+            request_headers["Accept"] = accept
+        if etag:
+            request_headers["If-None-Match"] = etag
+        if last_modified:
+            request_headers["If-Modified-Since"] = last_modified
+        cap = max_body or self._http.max_body
+        attempt = 0
+        while True:
+            try:
+                return await self._get_once(url, request_headers, cap)
+            except RateLimited:
+                raise
+            except (ConnectError, FetchTimeout, HTTPStatusError) as exc:
+                retryable = not isinstance(exc, HTTPStatusError) or exc.status in RETRY_STATUSES
+                if not retryable or attempt >= self._http.retries:
+                    raise
+                delay = min(self._backoff * 2**attempt, _MAX_RETRY_SLEEP)
+                attempt += 1
+                log.debug("retrying %s in %.2fs after: %s", url, delay, exc)
+                await self._sleep(delay)
+
+    async def _get_once(self, url: str, headers: dict[str, str], max_body: int) -> tuple[FetchResult, str]:
+        seen = {url}
+        current = url
+        async with self._global:
+            for _hop in range(self._http.max_redirects + 1):
+                scheme = urlsplit(current).scheme
+                if scheme not in ("http", "https"):
+                    raise RedirectError(url, f"redirect to a non-HTTP URL {current!r}")
+                async with self._host_limit(current):
+                    result = await self._send(current, headers, max_body)
+                if isinstance(result, str):
+                    target = urljoin(current, result)
+                    if target in seen:
+                        raise RedirectError(url, f"redirect loop at {target}")
+                    seen.add(target)
+                    current = target
+                    continue
+                return result
+        raise RedirectError(url, f"more than {self._http.max_redirects} redirects")
+
+    async def _send(self, url: str, headers: dict[str, str], max_body: int) -> tuple[FetchResult, str] | str:
+        """One request: a result, or the Location of a redirect."""
+        with translate_httpx_errors(url):
+            try:
+                async with asyncio.timeout(self._http.total_timeout):
+                    request = self._client.build_request("GET", url, headers=headers)
+                    try:
+                        response = await self._client.send(request, stream=True)
+                    except httpx.InvalidURL as exc:
+                        # httpx parses a redirect's Location even when it does not follow it.
+                        raise RedirectError(url, f"redirect to an invalid or non-HTTP URL: {exc}") from exc
+                    try:
+                        status = response.status_code
+                        if status in REDIRECT_STATUSES and "location" in response.headers:
+                            return response.headers["location"]
+                        if status == 304:
+                            return self._result(url, response, b""), ""
+                        if not 200 <= status < 300:
+                            retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
+                            if status in (429, 503) and retry_after is not None:
+                                raise RateLimited(url, status, retry_after)
+                            raise HTTPStatusError(url, status)
+                        body = await _read_capped(response, url, max_body)
+                    finally:
+                        await response.aclose()
+            except TimeoutError:
+                raise FetchTimeout(url, f"took longer than {self._http.total_timeout:.0f}s in all") from None
+        return self._result(url, response, body.data), body.sha256
+
+    @staticmethod
+    def _result(url: str, response: httpx.Response, body: bytes) -> FetchResult:
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return FetchResult(
+            url=url,
+            status=response.status_code,
+            body=body,
+            headers=headers,
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+        )

@@ -1,0 +1,202 @@
+"""Images: find them in article HTML, download each distinct one once, point the article at the copies.
+
+`find_images` and `rewrite_images` are pure. `ImageStore` does the network and
+disk work: content-addressed files (`images/<sha256>.<ext>`), one download per
+URL per process even when many articles ask at once, and a URL -> file map in
+the state store so that a later crawl downloads nothing it already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html as htmllib
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import lxml.etree
+import lxml.html
+
+from crawler.errors import BadContent, CrawlerError
+from crawler.fetch import Fetcher
+from crawler.models import ImageAsset
+from crawler.state import StateStore
+from crawler.storage import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+# Lazy-loading scripts keep the real URL in one of these; `src` then holds a placeholder.
+_LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-actualsrc", "data-url", "data-orig-src")
+_LAZY_SRCSET = ("srcset", "data-srcset", "data-lazy-srcset")
+_DROP = _LAZY_SRC + _LAZY_SRCSET + ("sizes", "loading", "decoding", "data-recalc-dims")
+_DESCRIPTOR = re.compile(r"^(\d+(?:\.\d+)?)([wx])$")
+
+
+def _parse_fragment(html: str) -> lxml.html.HtmlElement:
+    return lxml.html.fragment_fromstring(html or "<br>", create_parent="div")
+
+
+def _serialize_children(root: lxml.html.HtmlElement) -> str:
+    children = "".join(lxml.html.tostring(child, encoding="unicode") for child in root)
+    return htmllib.escape(root.text or "", quote=False) + children
+
+
+def _largest_from_srcset(srcset: str) -> str | None:
+    best: tuple[float, str] | None = None
+    for candidate in srcset.split(","):
+        parts = candidate.strip().split()
+        if not parts:
+            continue
+        weight = 1.0
+        if len(parts) > 1 and (m := _DESCRIPTOR.match(parts[-1])):
+            weight = float(m.group(1))
+        if best is None or weight > best[0]:
+            best = (weight, parts[0])
+    return best[1] if best else None
+
+
+def _real_source(img: lxml.html.HtmlElement) -> str | None:
+    src = (img.get("src") or "").strip()
+    placeholder = not src or src.startswith("data:") or src.endswith(("/blank.gif", "/spacer.gif", "/pixel.gif"))
+    if placeholder:
+        for name in _LAZY_SRC:
+            if value := (img.get(name) or "").strip():
+                return value
+    for name in _LAZY_SRCSET:
+        if (value := img.get(name)) and (largest := _largest_from_srcset(value)):
+            # The largest candidate of srcset is the best copy of the picture to keep.
+            return largest
+    return src or None
+
+
+def find_images(html: str, base_url: str) -> tuple[str, list[str]]:
+    """Normalise every `<img>` to one absolute `src`; returns the HTML and the distinct image URLs in order."""
+    if "<img" not in html and "<source" not in html:
+        return html, []
+    root = _parse_fragment(html)
+    urls: list[str] = []
+    for source in list(root.iter("source")):
+        if source.getparent() is not None and source.getparent().tag == "picture":
+            # drop_tag, not drop_tree: libxml2 does not know <source> is void and nests the <img> in it.
+            source.drop_tag()
+    for img in list(root.iter("img")):
+        src = _real_source(img)
+        for name in _DROP:
+            img.attrib.pop(name, None)
+        if src is None:
+            img.drop_tree()
+            continue
+        absolute = src if src.startswith("data:") else urljoin(base_url, src)
+        img.set("src", absolute)
+        if urlsplit(absolute).scheme in ("http", "https") and absolute not in urls:
+            urls.append(absolute)
+    return _serialize_children(root), urls
+
+
+def rewrite_images(html: str, new_sources: Mapping[str, str]) -> str:
+    """Point each downloaded image at its copy, keeping the original URL in `data-original-src`."""
+    if not new_sources:
+        return html
+    root = _parse_fragment(html)
+    for img in root.iter("img"):
+        original = img.get("src")
+        if original in new_sources:
+            img.set("src", new_sources[original])
+            img.set("data-original-src", original)
+    return _serialize_children(root)
+
+
+# -- content sniffing --------------------------------------------------------------------------
+
+_MAGIC: Sequence[tuple[bytes, int, str]] = (
+    (b"\xff\xd8\xff", 0, ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", 0, ".png"),
+    (b"GIF87a", 0, ".gif"),
+    (b"GIF89a", 0, ".gif"),
+    (b"WEBP", 8, ".webp"),
+    (b"ftypavif", 4, ".avif"),
+    (b"BM", 0, ".bmp"),
+    (b"\x00\x00\x01\x00", 0, ".ico"),
+)
+_SVG_DANGER = re.compile(rb"<script|\son[a-z]+\s*=|javascript:|<foreignobject", re.IGNORECASE)
+
+
+def sniff_image(body: bytes, content_type: str) -> str:
+    """The file extension for an image body; raises `BadContent` for anything that is not one."""
+    for magic, offset, ext in _MAGIC:
+        if body[offset : offset + len(magic)] == magic:
+            if ext == ".webp" and body[:4] != b"RIFF":
+                continue
+            if ext == ".jpg" and b"\xff\xd9" not in body[-64:]:
+                raise BadContent("", "truncated JPEG (no end-of-image marker)")
+            return ext
+    head = body[:1024].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml")) and b"<svg" in head:
+        if _SVG_DANGER.search(body):
+            raise BadContent("", "SVG with script or event handlers")
+        return ".svg"
+    kind = content_type.split(";")[0].strip() or "no content type"
+    raise BadContent("", f"not an image ({kind})")
+
+
+class ImageStore:
+    """Downloads images once each, under `<archive_dir>/images/`."""
+
+    def __init__(self, fetcher: Fetcher, archive_dir: Path, store: StateStore, *, max_body: int) -> None:
+        self._fetcher = fetcher
+        self._dir = archive_dir / "images"
+        self._store = store
+        self._max_body = max_body
+        self._tasks: dict[str, asyncio.Task[ImageAsset]] = {}
+        self._dir_ready = False
+
+    @property
+    def directory(self) -> Path:
+        return self._dir
+
+    async def fetch_all(self, urls: Sequence[str], referer: str) -> tuple[dict[str, ImageAsset], list[str]]:
+        """Every URL that could be had, and one message per URL that could not."""
+        known = await self._store.known_images([u for u in urls if u not in self._tasks])
+        for url in urls:
+            if url not in self._tasks and url not in known:
+                self._tasks[url] = asyncio.ensure_future(self._download(url, referer))
+        assets: dict[str, ImageAsset] = dict(known)
+        errors: list[str] = []
+        pending = [u for u in urls if u not in known]
+        results = await asyncio.gather(*(self._tasks[u] for u in pending), return_exceptions=True)
+        for url, result in zip(pending, results, strict=True):
+            if isinstance(result, ImageAsset):
+                assets[url] = result
+            elif isinstance(result, CrawlerError | OSError):
+                errors.append(f"image {url}: {result}")
+            elif isinstance(result, BaseException):
+                raise result
+        return assets, errors
+
+    async def _download(self, url: str, referer: str) -> ImageAsset:
+        # Hotlink-protected hosts want the article page as Referer, as a browser would send it.
+        result, sha256 = await self._fetcher.get(
+            url, headers={"Referer": referer}, accept="image/*,*/*;q=0.5", max_body=self._max_body
+        )
+        try:
+            ext = sniff_image(result.body, result.content_type)
+        except BadContent as exc:
+            raise BadContent(url, exc.message) from None
+        filename = sha256 + ext
+        path = self._dir / filename
+        if not self._dir_ready:
+            await asyncio.to_thread(self._dir.mkdir, parents=True, exist_ok=True)
+            if self._dir.is_symlink():
+                raise BadContent(url, f"{self._dir} is a symlink; refusing to write through it")
+            self._dir_ready = True
+        if not await asyncio.to_thread(os.path.exists, path):
+            await atomic_write_bytes(path, result.body)
+        asset = ImageAsset(
+            url=url, filename=filename, sha256=sha256, size=len(result.body),
+            content_type=result.content_type.split(";")[0].strip(),
+        )
+        await self._store.record_image(asset)
+        return asset

@@ -1,0 +1,131 @@
+"""Plain values passed between the pipeline's stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A completed GET: the final URL after redirects and the (decompressed) body."""
+
+    url: str
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One item of a feed, normalised: plain-text title, UTC dates, a stable id."""
+
+    id: str
+    link: str
+    title: str
+    published: datetime | None
+    updated: datetime | None
+    author: str | None
+    content_html: str
+    summary_html: str
+
+    @property
+    def best_html(self) -> str:
+        return self.content_html if len(self.content_html) >= len(self.summary_html) else self.summary_html
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    link: str
+    entries: tuple[FeedEntry, ...]
+    ttl_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store remembers of one feed between polls."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_poll: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    first_failure: datetime | None = None
+    entries_archived: int = 0
+    next_due: datetime | None = None
+    dead: bool = False
+
+
+@dataclass(frozen=True)
+class ImageAsset:
+    """One downloaded image: where it came from and which file holds its bytes."""
+
+    url: str
+    filename: str
+    sha256: str
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ArchivedDocument:
+    """A rendered entry: its path relative to the archive root and the file's text."""
+
+    relpath: str
+    text: str
+    content_hash: str
+
+
+class Outcome(str, Enum):
+    ARCHIVED = "archived"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    entry_id: str
+    outcome: Outcome
+    path: str | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+FeedStatus = Literal["ok", "not_modified", "failed"]
+
+
+@dataclass
+class FeedReport:
+    """What one poll of one feed did; the summary table and the exit status come from these."""
+
+    name: str
+    url: str
+    status: FeedStatus = "ok"
+    http_status: int | None = None
+    error: str | None = None
+    archived: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    retry_after: float | None = None
+    ttl_seconds: float | None = None
+    entry_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed" and self.failed == 0

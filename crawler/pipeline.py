@@ -1,0 +1,178 @@
+"""One poll of one feed, start to finish: the story both `crawl` and the daemon run.
+
+fetch (conditional) -> parse -> drop what is archived -> for each new entry:
+content (feed HTML or full text) -> images -> sanitize -> render -> write ->
+record; then the feed's state is saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html as htmllib
+import logging
+import posixpath
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from crawler import archive, content
+from crawler.config import FeedSource, Settings
+from crawler.errors import CrawlerError, ExtractError, FetchError, ParseError, RateLimited
+from crawler.extract import Extractor
+from crawler.fetch import Fetcher
+from crawler.images import ImageStore, find_images, rewrite_images
+from crawler.models import EntryOutcome, FeedEntry, FeedReport, ImageAsset, Outcome, ParsedFeed
+from crawler.parse import parse_feed
+from crawler.sanitize import Sanitizer, escape_braces
+from crawler.schedule import next_state
+from crawler.state import StateStore
+
+log = logging.getLogger(__name__)
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
+    "text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+_FIRST_IMG_SRC = re.compile(r"<img\b[^>]*?\ssrc=\"([^\"]*)\"")
+
+
+@dataclass
+class Deps:
+    """What a crawl needs, built once per process by `app` and shared by every feed."""
+
+    settings: Settings
+    fetcher: Fetcher
+    store: StateStore
+    extractor: Extractor
+    images: ImageStore
+    sanitizer: Sanitizer
+    clock: Callable[[], datetime]
+    on_entry_done: Callable[[], None] = lambda: None
+
+
+async def crawl_feed(source: FeedSource, deps: Deps) -> FeedReport:
+    """Poll `source` once and archive its new entries; never raises for a bad feed or entry."""
+    started = time.monotonic()
+    now = deps.clock()
+    report = FeedReport(name=source.name, url=source.url)
+    state = await deps.store.feed_state(source.name)
+    parsed: ParsedFeed | None = None
+    try:
+        result, _ = await deps.fetcher.get(
+            source.url, etag=state.etag, last_modified=state.last_modified,
+            headers=source.headers, accept=FEED_ACCEPT,
+        )
+        report.http_status = result.status
+        if result.not_modified:
+            report.status = "not_modified"
+        else:
+            parsed = parse_feed(result)
+            report.ttl_seconds = parsed.ttl_seconds
+    except (FetchError, ParseError) as exc:
+        report.status, report.error = "failed", str(exc)
+        report.http_status = getattr(exc, "status", report.http_status)
+        report.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+    if parsed is not None:
+        await _archive_new_entries(source, parsed, deps, report, now)
+    new_state = next_state(source, state, report, now)
+    if parsed is not None and report.failed == 0:
+        # Keep the old validators while an entry still needs a retry: a 304 would hide it.
+        new_state = replace(new_state, etag=result.etag, last_modified=result.last_modified)
+    await deps.store.save_feed_state(new_state, source.url)
+    report.seconds = time.monotonic() - started
+    _log_report(report)
+    return report
+
+
+async def _archive_new_entries(
+    source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
+) -> None:
+    entries = parsed.entries[: source.max_items]
+    seen = await deps.store.seen_entries(source.name, [e.id for e in entries])
+    fresh = [e for e in entries if e.id not in seen]
+    report.skipped = len(entries) - len(fresh)
+    outcomes = await asyncio.gather(*(archive_entry(source, parsed, e, deps, now) for e in fresh))
+    for outcome in outcomes:
+        for warning in outcome.warnings:
+            log.warning("feed=%s entry_id=%s %s", source.name, outcome.entry_id, warning)
+        if outcome.outcome is Outcome.ARCHIVED:
+            report.archived += 1
+        else:
+            report.failed += 1
+            report.entry_errors.append(f"{outcome.entry_id}: {outcome.error}")
+            log.error("feed=%s entry_id=%s not archived: %s", source.name, outcome.entry_id, outcome.error)
+
+
+async def archive_entry(
+    source: FeedSource, feed: ParsedFeed, entry: FeedEntry, deps: Deps, now: datetime
+) -> EntryOutcome:
+    """Archive one new entry; failures come back as an outcome, not an exception."""
+    try:
+        warnings: list[str] = []
+        body, base = await _article_html(source, entry, deps, warnings)
+        relpath = archive.entry_relpath(source.categories, entry.title, source.name, entry.id)
+        body, image_urls = find_images(body, base)
+        if source.images and image_urls:
+            assets, errors = await deps.images.fetch_all(image_urls, referer=entry.link or source.url)
+            warnings.extend(errors)
+            body = rewrite_images(body, {url: _image_src(a, relpath, deps.settings) for url, a in assets.items()})
+        body = deps.sanitizer.clean(body)
+        match = _FIRST_IMG_SRC.search(body)
+        headimg = htmllib.unescape(match.group(1)) if match else ""
+        doc = archive.render(
+            relpath=relpath,
+            title=entry.title,
+            categories=source.categories,
+            headimg=headimg,
+            author=source.author or entry.author or feed.title,
+            date=entry.published or entry.updated or now,
+            link=entry.link,
+            guid=entry.id,
+            body_html=escape_braces(body),
+        )
+        await archive.write_document(deps.settings.archive_dir, doc, entry.id)
+        await deps.store.record_entry(source.name, entry.id, doc.relpath, doc.content_hash, now)
+        return EntryOutcome(entry.id, Outcome.ARCHIVED, path=doc.relpath, warnings=tuple(warnings))
+    except CrawlerError as exc:
+        return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc))
+    finally:
+        deps.on_entry_done()
+
+
+async def _article_html(source: FeedSource, entry: FeedEntry, deps: Deps, warnings: list[str]) -> tuple[str, str]:
+    """The feed's HTML, or the page's full text when the feed carries only a summary."""
+    feed_html = entry.best_html
+    base = entry.link or source.url
+    if not content.wants_full_text(feed_html, entry.link, source.full_text, source.full_text_min_chars):
+        return feed_html, base
+    try:
+        page, _ = await deps.fetcher.get(entry.link, headers=source.headers, accept=PAGE_ACCEPT)
+        extracted = await deps.extractor.extract(page.body, page.url)
+    except (FetchError, ExtractError) as exc:
+        warnings.append(f"full text unavailable, kept the feed's text: {exc}")
+        return feed_html, base
+    better = content.better_of(feed_html, extracted)
+    if better is None:
+        warnings.append("the page yielded no more text than the feed; kept the feed's text")
+        return feed_html, base
+    return better, page.url
+
+
+def _image_src(asset: ImageAsset, relpath: str, settings: Settings) -> str:
+    if settings.image_url_prefix:
+        return settings.image_url_prefix.rstrip("/") + "/" + asset.filename
+    depth = relpath.count("/")
+    return posixpath.join(*([".."] * depth), "images", asset.filename) if depth else f"images/{asset.filename}"
+
+
+def _log_report(report: FeedReport) -> None:
+    if report.status == "failed":
+        log.error("feed=%s url=%s failed: %s (%.2fs)", report.name, report.url, report.error, report.seconds)
+    else:
+        log.info(
+            "feed=%s status=%s new=%d skipped=%d failed=%d (%.2fs)",
+            report.name, report.http_status, report.archived, report.skipped, report.failed, report.seconds,
+        )

@@ -1,0 +1,61 @@
+"""When a feed is due next, from its schedule and how its last poll went. Pure: `now` is an argument."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from crawler.config import FeedSource
+from crawler.models import FeedReport, FeedState
+
+MAX_BACKOFF = timedelta(hours=6)
+DEAD_AFTER_FAILURES = 10
+DEAD_AFTER_SPAN = timedelta(hours=24)
+DEAD_POLL_INTERVAL = timedelta(days=1)
+
+
+def base_interval(source: FeedSource, report: FeedReport | None = None) -> timedelta:
+    """The feed's interval, raised to what the server asked for (RSS <ttl>, Retry-After)."""
+    seconds = source.interval
+    if report is not None:
+        for hint in (report.ttl_seconds, report.retry_after):
+            if hint is not None:
+                seconds = max(seconds, hint)
+    return timedelta(seconds=seconds)
+
+
+def next_state(source: FeedSource, state: FeedState, report: FeedReport, now: datetime) -> FeedState:
+    """The feed's state after a poll described by `report`."""
+    if report.status != "failed":
+        return replace(
+            state,
+            last_poll=now,
+            last_status=report.http_status,
+            last_error=None,
+            consecutive_failures=0,
+            first_failure=None,
+            dead=False,
+            next_due=now + base_interval(source, report),
+        )
+    failures = state.consecutive_failures + 1
+    first_failure = state.first_failure or now
+    dead = report.http_status == 410 or (
+        failures >= DEAD_AFTER_FAILURES and now - first_failure >= DEAD_AFTER_SPAN
+    )
+    if dead:
+        # Still polled once a day: feeds do come back, and then it revives by itself.
+        delay = DEAD_POLL_INTERVAL
+    else:
+        delay = min(timedelta(seconds=source.interval) * 2 ** (failures - 1), MAX_BACKOFF)
+        if report.retry_after is not None:
+            delay = max(delay, timedelta(seconds=report.retry_after))
+    return replace(
+        state,
+        last_poll=now,
+        last_status=report.http_status,
+        last_error=report.error,
+        consecutive_failures=failures,
+        first_failure=first_failure,
+        dead=dead,
+        next_due=now + delay,
+    )

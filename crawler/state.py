@@ -1,0 +1,216 @@
+"""The state store: what was archived, per-feed validators, failures and next due times.
+
+SQLAlchemy Core over an async engine: SQLite (aiosqlite) by default, nothing to
+start; a `postgresql://` URL selects asyncpg. All SQL lives here. Lookups of
+entries and images are batched and indexed, so a crawl never lists the archive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from crawler.errors import StateError
+from crawler.models import FeedState, ImageAsset
+
+metadata = sa.MetaData()
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False, default=""),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("last_poll", sa.DateTime(timezone=True)),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("first_failure", sa.DateTime(timezone=True)),
+    sa.Column("next_due", sa.DateTime(timezone=True)),
+    sa.Column("dead", sa.Boolean, nullable=False, default=False),
+)
+
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("feed", sa.String(200), primary_key=True),
+    sa.Column("entry_id", sa.Text, primary_key=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False, default=""),
+)
+
+_BATCH = 500  # stays under SQLite's bound-parameter limit
+
+
+def _engine_url(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands datetimes back without a zone; everything we store is UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
+
+
+class StateStore:
+    """Async access to the state tables.
+
+    >>> store = await StateStore.open("sqlite:///archive/.feed-archiver.sqlite")
+    >>> seen = await store.seen_entries("feed", ["id1", "id2"])
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @classmethod
+    async def open(cls, url: str) -> StateStore:
+        engine_url = _engine_url(url)
+        try:
+            if engine_url.startswith("sqlite"):
+                path = engine_url.split(":///", 1)[1]
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_async_engine(engine_url, connect_args={"timeout": 15})
+                sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_async_engine(engine_url, pool_pre_ping=True)
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StateError(f"cannot open the state store {url}: {exc}") from exc
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def _run(self, statement: Any) -> Any:
+        try:
+            async with self._engine.begin() as conn:
+                return await conn.execute(statement)
+        except SQLAlchemyError as exc:
+            raise StateError(f"state store: {exc}") from exc
+
+    # -- entries ---------------------------------------------------------------------------------
+
+    async def seen_entries(self, feed: str, entry_ids: Sequence[str]) -> set[str]:
+        """The ids among `entry_ids` already archived for `feed` (indexed lookups, batched)."""
+        seen: set[str] = set()
+        for chunk in _chunks(entry_ids):
+            query = sa.select(entries.c.entry_id).where(entries.c.feed == feed, entries.c.entry_id.in_(chunk))
+            seen.update(row[0] for row in await self._run(query))
+        return seen
+
+    async def record_entry(self, feed: str, entry_id: str, path: str, content_hash: str, when: datetime) -> None:
+        statement = _upsert(
+            self._engine,
+            entries,
+            {"feed": feed, "entry_id": entry_id, "path": path, "content_hash": content_hash, "archived_at": when},
+            keys=("feed", "entry_id"),
+            update=False,
+        )
+        await self._run(statement)
+
+    async def count_entries(self) -> dict[str, int]:
+        query = sa.select(entries.c.feed, sa.func.count()).group_by(entries.c.feed)
+        return {row[0]: row[1] for row in await self._run(query)}
+
+    # -- images ----------------------------------------------------------------------------------
+
+    async def known_images(self, urls: Sequence[str]) -> dict[str, ImageAsset]:
+        known: dict[str, ImageAsset] = {}
+        for chunk in _chunks(list(dict.fromkeys(urls))):
+            query = sa.select(images).where(images.c.url.in_(chunk))
+            for row in await self._run(query):
+                known[row.url] = ImageAsset(row.url, row.filename, row.sha256, row.size, row.content_type)
+        return known
+
+    async def record_image(self, asset: ImageAsset) -> None:
+        values = {
+            "url": asset.url, "filename": asset.filename, "sha256": asset.sha256,
+            "size": asset.size, "content_type": asset.content_type,
+        }
+        await self._run(_upsert(self._engine, images, values, keys=("url",), update=True))
+
+    # -- feeds -----------------------------------------------------------------------------------
+
+    async def feed_state(self, name: str) -> FeedState:
+        rows = list(await self._run(sa.select(feeds).where(feeds.c.name == name)))
+        return _feed_state(rows[0]) if rows else FeedState(name=name)
+
+    async def all_feed_states(self) -> dict[str, FeedState]:
+        return {row.name: _feed_state(row) for row in await self._run(sa.select(feeds))}
+
+    async def save_feed_state(self, state: FeedState, url: str) -> None:
+        values = {
+            "name": state.name, "url": url, "etag": state.etag, "last_modified": state.last_modified,
+            "last_poll": state.last_poll, "last_status": state.last_status, "last_error": state.last_error,
+            "consecutive_failures": state.consecutive_failures, "first_failure": state.first_failure,
+            "next_due": state.next_due, "dead": state.dead,
+        }
+        await self._run(_upsert(self._engine, feeds, values, keys=("name",), update=True))
+
+
+def _feed_state(row: Any) -> FeedState:
+    return FeedState(
+        name=row.name,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_poll=_utc(row.last_poll),
+        last_status=row.last_status,
+        last_error=row.last_error,
+        consecutive_failures=row.consecutive_failures or 0,
+        first_failure=_utc(row.first_failure),
+        next_due=_utc(row.next_due),
+        dead=bool(row.dead),
+    )
+
+
+def _upsert(engine: AsyncEngine, table: sa.Table, values: dict[str, Any], *, keys: tuple[str, ...],
+            update: bool) -> Any:
+    """INSERT ... ON CONFLICT in the dialect at hand (SQLite and PostgreSQL spell it alike)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(**values)
+    if not update:
+        return statement.on_conflict_do_nothing(index_elements=list(keys))
+    changes = {k: v for k, v in values.items() if k not in keys}
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets `status` read while a crawl writes; NORMAL sync is durable across process kills.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()

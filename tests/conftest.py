@@ -1,0 +1,118 @@
+"""Shared test helpers: config files, feed documents, and running the real CLI in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+import yaml
+
+from crawler.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy from the environment must never carry test traffic off the machine.
+    for key in list(os.environ):
+        if key.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+            monkeypatch.delenv(key)
+
+
+@dataclass
+class Item:
+    title: str
+    link: str
+    description: str = "<p>Body.</p>"
+    guid: str | None = None
+    published: datetime | None = None
+    author: str | None = None
+
+
+def rss(items: Sequence[Item], title: str = "Test feed", link: str = "http://example.com/") -> bytes:
+    """An RSS 2.0 document; descriptions go in CDATA as RSSHub writes them."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>',
+        f"<title>{escape(title)}</title><link>{escape(link)}</link><generator>RSSHub</generator>",
+    ]
+    for item in items:
+        parts.append("<item>")
+        parts.append(f"<title>{escape(item.title)}</title>")
+        parts.append(f"<link>{escape(item.link)}</link>")
+        parts.append(f"<guid>{escape(item.guid or item.link)}</guid>")
+        when = item.published or datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+        parts.append(f"<pubDate>{format_datetime(when, usegmt=True)}</pubDate>")
+        if item.author:
+            parts.append(f"<dc:creator>{escape(item.author)}</dc:creator>")
+        parts.append(f"<description><![CDATA[{item.description}]]></description>")
+        parts.append("</item>")
+    parts.append("</channel></rss>")
+    return "\n".join(parts).encode("utf-8")
+
+
+def json_feed(items: Sequence[dict[str, Any]], title: str = "JSON feed") -> bytes:
+    return json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": title, "items": list(items)}, ensure_ascii=False
+    ).encode("utf-8")
+
+
+def write_config(directory: Path, feeds: Iterable[dict[str, Any]], **top: Any) -> Path:
+    config = {"archive_dir": "archive", "state": "sqlite:///archive/.state.sqlite", **top, "feeds": list(feeds)}
+    path = directory / "feeds.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run `feed-archiver ARGS...` in this process, as a user would from a shell."""
+
+    def run(*args: str) -> CliResult:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def split_document(path: Path) -> tuple[dict[str, Any], str]:
+    """Front matter (parsed) and body of an archived file, checking the layout on the way."""
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n"), "front matter must start on the first line"
+    _, front, body = text.split("---\n", 2)
+    assert body.startswith("\n<div>")
+    return yaml.safe_load(front), body
+
+
+def archived_files(archive: Path) -> list[Path]:
+    return sorted(p for p in archive.rglob("*.md") if p.name != "README.md")
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file but the state store, with its bytes and mtime: what 'changes no byte' compares."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file() and ".state.sqlite" not in p.name
+    }
+
+
+def days_ago(days: int) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
