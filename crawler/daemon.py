@@ -1,9 +1,206 @@
-"""The daemon (`feed-archiver run`)."""
+"""`feed-archiver run`: every feed polled on its own schedule, in one long-lived process.
+
+APScheduler 3.11's `AsyncIOScheduler` runs in the same event loop as the
+fetcher; its jobs only hand a feed's name to the `FeedPool`. After each poll the
+job's next run time is set from the state store's next due time, so backoff,
+`Retry-After`, `<ttl>` and dead feeds all go through one place
+(`schedule.next_state`), and next due times survive a restart.
+
+Signals: SIGTERM/SIGINT stop intake and let the polls in flight finish within
+`shutdown_timeout`; a second one cancels at once (exit status 128 + signal).
+SIGHUP, or a change of the config file with `--watch`, reloads the config.
+"""
 
 from __future__ import annotations
 
-from crawler.config import Settings
+import asyncio
+import logging
+import os
+import random
+import signal
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crawler.app import open_deps, utc_now
+from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
+from crawler.errors import ConfigError, StateError
+from crawler.models import FeedState
+from crawler.pipeline import Deps, crawl_feed
+from crawler.pool import FeedPool
+from crawler.schedule import jitter_limit
+from crawler.storage import remove_stale_temp_files
+
+log = logging.getLogger(__name__)
+
+FIRST_POLL_SPREAD = 60.0
+WATCH_PERIOD = 1.0
 
 
 def run(settings: Settings, *, watch: bool = False) -> int:
-    raise NotImplementedError
+    """Run the daemon until a signal stops it; returns the process exit status."""
+    ensure_archive_dir(settings)
+    try:
+        return asyncio.run(Daemon(settings, watch=watch).serve())
+    except StateError as exc:
+        log.error("%s", exc)
+        return 3
+
+
+def _trigger(source: FeedSource) -> IntervalTrigger | CronTrigger:
+    if source.cron:
+        return CronTrigger.from_crontab(source.cron, timezone="UTC")
+    return IntervalTrigger(seconds=source.interval, timezone="UTC")
+
+
+def _schedule_key(source: FeedSource) -> tuple[float, str | None]:
+    return source.interval, source.cron
+
+
+class Daemon:
+    def __init__(self, settings: Settings, *, watch: bool = False) -> None:
+        self._settings = settings
+        self._watch = watch
+        self._feeds = {feed.name: feed for feed in settings.feeds}
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._signals: list[int] = []
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._deps: Deps | None = None
+        self._pool: FeedPool | None = None
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        for signum in handled:
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            async with open_deps(self._settings) as deps:
+                self._deps = deps
+                self._pool = FeedPool(max(4, self._settings.http.concurrency), self._poll)
+                states = await deps.store.all_feed_states()
+                now = utc_now()
+                for source in self._feeds.values():
+                    self._add_job(source, states.get(source.name), now)
+                self._scheduler.start()
+                log.info("daemon started: %d feeds, archive %s", len(self._feeds), self._settings.archive_dir)
+                watcher = asyncio.create_task(self._watch_config()) if self._watch else None
+                await self._stop.wait()
+                log.info("stopping: no new polls; waiting up to %.0fs for %d in flight",
+                         self._settings.shutdown_timeout, self._pool.busy)
+                self._scheduler.shutdown(wait=False)
+                if watcher:
+                    watcher.cancel()
+                cancelled = await self._pool.drain(self._settings.shutdown_timeout, self._force)
+                if cancelled:
+                    log.warning("cancelled %d polls still running after the grace period", cancelled)
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+        if self._force.is_set():
+            await asyncio.to_thread(remove_stale_temp_files, self._settings.archive_dir)
+            return 128 + self._signals[-1]
+        log.info("stopped cleanly")
+        return 0
+
+    # -- signals and reload ------------------------------------------------------------------
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            asyncio.get_running_loop().create_task(self._reload("SIGHUP"))
+            return
+        self._signals.append(signum)
+        if self._stop.is_set():
+            log.warning("second %s: stopping now", signal.Signals(signum).name)
+            self._force.set()
+        else:
+            log.info("%s received", signal.Signals(signum).name)
+            self._stop.set()
+
+    async def _reload(self, why: str) -> None:
+        try:
+            settings = await asyncio.to_thread(load_settings, self._settings.config_path)
+        except ConfigError as exc:
+            log.error("reload (%s) refused, keeping the running config: %s", why, exc)
+            return
+        if (settings.archive_dir, settings.state_url, settings.http) != (
+            self._settings.archive_dir, self._settings.state_url, self._settings.http
+        ):
+            log.warning("reload: archive_dir, state and http changes take effect after a restart")
+            settings = replace(settings, archive_dir=self._settings.archive_dir,
+                               state_url=self._settings.state_url, http=self._settings.http)
+        assert self._deps is not None
+        self._deps.settings = settings
+        self._settings = settings
+        new = {feed.name: feed for feed in settings.feeds}
+        removed = self._feeds.keys() - new.keys()
+        added = new.keys() - self._feeds.keys()
+        changed = {n for n in new.keys() & self._feeds.keys() if new[n] != self._feeds[n]}
+        for name in removed:
+            self._scheduler.remove_job(name)
+        states = await self._deps.store.all_feed_states() if added else {}
+        now = utc_now()
+        for name in added:
+            self._add_job(new[name], states.get(name), now)
+        for name in changed:
+            if _schedule_key(new[name]) != _schedule_key(self._feeds[name]):
+                self._scheduler.reschedule_job(name, trigger=_trigger(new[name]))
+                self._scheduler.modify_job(name, next_run_time=self._soon(new[name], now))
+        self._feeds = new
+        log.info("reload (%s): %d feeds (%d added, %d removed, %d changed)",
+                 why, len(new), len(added), len(removed), len(changed))
+
+    async def _watch_config(self) -> None:
+        path = self._settings.config_path
+
+        def stamp() -> tuple[int, int] | None:
+            try:
+                info = os.stat(path)
+            except OSError:
+                return None
+            return info.st_mtime_ns, info.st_size
+
+        last = await asyncio.to_thread(stamp)
+        while True:
+            await asyncio.sleep(WATCH_PERIOD)
+            current = await asyncio.to_thread(stamp)
+            if current is not None and current != last:
+                last = current
+                await self._reload("config file changed")
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _soon(source: FeedSource, now: datetime) -> datetime:
+        # First polls spread over min(interval, 60 s) so that a restart does not fire every feed at once.
+        return now + timedelta(seconds=random.uniform(0, min(source.interval, FIRST_POLL_SPREAD)))
+
+    def _add_job(self, source: FeedSource, state: FeedState | None, now: datetime) -> None:
+        due = state.next_due if state is not None and state.next_due is not None else None
+        first = due if due is not None and due > now else self._soon(source, now)
+        self._scheduler.add_job(
+            self._enqueue, _trigger(source), args=[source.name], id=source.name, name=source.name,
+            max_instances=1, coalesce=True, misfire_grace_time=None, next_run_time=first,
+            replace_existing=True,
+        )
+
+    async def _enqueue(self, name: str) -> None:
+        if self._pool is not None:
+            self._pool.submit(name)
+
+    async def _poll(self, name: str) -> None:
+        source = self._feeds.get(name)
+        if source is None or self._deps is None:
+            return
+        report = await crawl_feed(source, self._deps)
+        if report.next_due is None or name not in self._feeds or self._stop.is_set():
+            return
+        due = report.next_due + timedelta(seconds=random.uniform(0, jitter_limit(source)))
+        try:
+            self._scheduler.modify_job(name, next_run_time=due)
+        except JobLookupError:
+            pass  # removed by a reload while it ran

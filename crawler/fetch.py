@@ -92,6 +92,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def cache_max_age(headers: Mapping[str, str]) -> float | None:
+    """`Cache-Control: max-age=N` in seconds, if the server set one."""
+    for directive in headers.get("cache-control", "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.strip().isdigit():
+            return float(value.strip())
+    return None
+
+
 @dataclass(frozen=True)
 class Body:
     """A body read under the size cap, hashed while it arrived."""

@@ -124,6 +124,7 @@ class FeedReport:
     seconds: float = 0.0
     retry_after: float | None = None
     ttl_seconds: float | None = None
+    next_due: datetime | None = None
     entry_errors: list[str] = field(default_factory=list)
 
     @property

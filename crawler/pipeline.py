@@ -21,7 +21,7 @@ from crawler import archive, content
 from crawler.config import FeedSource, Settings
 from crawler.errors import CrawlerError, ExtractError, FetchError, ParseError, RateLimited
 from crawler.extract import Extractor
-from crawler.fetch import Fetcher
+from crawler.fetch import Fetcher, cache_max_age
 from crawler.images import ImageStore, find_images, rewrite_images
 from crawler.models import EntryOutcome, FeedEntry, FeedReport, ImageAsset, Outcome, ParsedFeed
 from crawler.parse import parse_feed
@@ -66,11 +66,12 @@ async def crawl_feed(source: FeedSource, deps: Deps) -> FeedReport:
             headers=source.headers, accept=FEED_ACCEPT,
         )
         report.http_status = result.status
+        report.ttl_seconds = cache_max_age(result.headers)
         if result.not_modified:
             report.status = "not_modified"
         else:
             parsed = parse_feed(result)
-            report.ttl_seconds = parsed.ttl_seconds
+            report.ttl_seconds = max(filter(None, (parsed.ttl_seconds, report.ttl_seconds)), default=None)
     except (FetchError, ParseError) as exc:
         report.status, report.error = "failed", str(exc)
         report.http_status = getattr(exc, "status", report.http_status)
@@ -82,6 +83,7 @@ async def crawl_feed(source: FeedSource, deps: Deps) -> FeedReport:
         # Keep the old validators while an entry still needs a retry: a 304 would hide it.
         new_state = replace(new_state, etag=result.etag, last_modified=result.last_modified)
     await deps.store.save_feed_state(new_state, source.url)
+    report.next_due = new_state.next_due
     report.seconds = time.monotonic() - started
     _log_report(report)
     return report

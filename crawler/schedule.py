@@ -14,14 +14,26 @@ DEAD_AFTER_SPAN = timedelta(hours=24)
 DEAD_POLL_INTERVAL = timedelta(days=1)
 
 
-def base_interval(source: FeedSource, report: FeedReport | None = None) -> timedelta:
-    """The feed's interval, raised to what the server asked for (RSS <ttl>, Retry-After)."""
-    seconds = source.interval
+def jitter_limit(source: FeedSource) -> float:
+    """At most a tenth of the interval and at most a minute, so feeds sharing a schedule spread out."""
+    return min(source.interval / 10, 60.0)
+
+
+def regular_due(source: FeedSource, now: datetime, report: FeedReport | None = None) -> datetime:
+    """The next poll after a success: the interval or cron time, no sooner than the server asked
+    (RSS <ttl>, Cache-Control max-age, Retry-After)."""
+    if source.cron:
+        from apscheduler.triggers.cron import CronTrigger
+
+        due = CronTrigger.from_crontab(source.cron, timezone=now.tzinfo).get_next_fire_time(None, now)
+        due = due if due is not None else now + timedelta(seconds=source.interval)
+    else:
+        due = now + timedelta(seconds=source.interval)
     if report is not None:
         for hint in (report.ttl_seconds, report.retry_after):
             if hint is not None:
-                seconds = max(seconds, hint)
-    return timedelta(seconds=seconds)
+                due = max(due, now + timedelta(seconds=hint))
+    return due
 
 
 def next_state(source: FeedSource, state: FeedState, report: FeedReport, now: datetime) -> FeedState:
@@ -35,7 +47,7 @@ def next_state(source: FeedSource, state: FeedState, report: FeedReport, now: da
             consecutive_failures=0,
             first_failure=None,
             dead=False,
-            next_due=now + base_interval(source, report),
+            next_due=regular_due(source, now, report),
         )
     failures = state.consecutive_failures + 1
     first_failure = state.first_failure or now
