@@ -99,8 +99,8 @@ class HttpModel(_Strict):
     total_timeout: float = 60.0
     max_body: int = 20 * 1000 * 1000
     max_redirects: int = Field(5, ge=0, le=20)
-    concurrency: int = Field(16, ge=1, le=512)
-    per_host: int = Field(6, ge=1, le=64)
+    concurrency: int = Field(10, ge=1, le=512)
+    per_host: int = Field(2, ge=1, le=64)
     retries: int = Field(2, ge=0, le=10)
     proxy: str | None = None
     http2: bool = True

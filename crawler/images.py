@@ -151,11 +151,19 @@ class ImageStore:
         self._store = store
         self._max_body = max_body
         self._tasks: dict[str, asyncio.Task[ImageAsset]] = {}
+        self._unrecorded: list[ImageAsset] = []
         self._dir_ready = False
 
-    @property
-    def directory(self) -> Path:
-        return self._dir
+    def take_unrecorded(self) -> list[ImageAsset]:
+        """Images stored since the last call, for the state store to record with the next poll.
+
+        Finished downloads are forgotten here: from now on the store answers for them, and a
+        failed one may be tried again by a later poll (a long-running daemon must not grow).
+        """
+        taken, self._unrecorded = self._unrecorded, []
+        for url in [u for u, task in self._tasks.items() if task.done()]:
+            del self._tasks[url]
+        return taken
 
     async def fetch_all(self, urls: Sequence[str], referer: str) -> tuple[dict[str, ImageAsset], list[str]]:
         """Every URL that could be had, and one message per URL that could not."""
@@ -198,5 +206,5 @@ class ImageStore:
             url=url, filename=filename, sha256=sha256, size=len(result.body),
             content_type=result.content_type.split(";")[0].strip(),
         )
-        await self._store.record_image(asset)
+        self._unrecorded.append(asset)
         return asset

@@ -91,6 +91,16 @@ class ArchivedDocument:
     content_hash: str
 
 
+@dataclass(frozen=True)
+class ArchivedEntry:
+    """What the state store keeps of an archived entry."""
+
+    entry_id: str
+    path: str
+    content_hash: str
+    archived_at: datetime
+
+
 class Outcome(str, Enum):
     ARCHIVED = "archived"
     SKIPPED = "skipped"
@@ -101,7 +111,7 @@ class Outcome(str, Enum):
 class EntryOutcome:
     entry_id: str
     outcome: Outcome
-    path: str | None = None
+    archived: ArchivedEntry | None = None
     error: str | None = None
     warnings: tuple[str, ...] = ()
 

@@ -23,7 +23,7 @@ from crawler.errors import CrawlerError, ExtractError, FetchError, ParseError, R
 from crawler.extract import Extractor
 from crawler.fetch import Fetcher, cache_max_age
 from crawler.images import ImageStore, find_images, rewrite_images
-from crawler.models import EntryOutcome, FeedEntry, FeedReport, ImageAsset, Outcome, ParsedFeed
+from crawler.models import ArchivedEntry, EntryOutcome, FeedEntry, FeedReport, ImageAsset, Outcome, ParsedFeed
 from crawler.parse import parse_feed
 from crawler.sanitize import Sanitizer, escape_braces
 from crawler.schedule import next_state
@@ -76,13 +76,16 @@ async def crawl_feed(source: FeedSource, deps: Deps) -> FeedReport:
         report.status, report.error = "failed", str(exc)
         report.http_status = getattr(exc, "status", report.http_status)
         report.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+    archived: list[ArchivedEntry] = []
     if parsed is not None:
-        await _archive_new_entries(source, parsed, deps, report, now)
+        archived = await _archive_new_entries(source, parsed, deps, report, now)
     new_state = next_state(source, state, report, now)
     if parsed is not None and report.failed == 0:
         # Keep the old validators while an entry still needs a retry: a 304 would hide it.
         new_state = replace(new_state, etag=result.etag, last_modified=result.last_modified)
-    await deps.store.save_feed_state(new_state, source.url)
+    # One transaction per poll. A kill before it loses no file: the next crawl finds each entry's
+    # file at its deterministic path and records it instead of writing it again.
+    await deps.store.save_poll(new_state, source.url, archived, deps.images.take_unrecorded())
     report.next_due = new_state.next_due
     report.seconds = time.monotonic() - started
     _log_report(report)
@@ -91,7 +94,7 @@ async def crawl_feed(source: FeedSource, deps: Deps) -> FeedReport:
 
 async def _archive_new_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
-) -> None:
+) -> list[ArchivedEntry]:
     entries = parsed.entries[: source.max_items]
     seen = await deps.store.seen_entries(source.name, [e.id for e in entries])
     fresh = [e for e in entries if e.id not in seen]
@@ -100,12 +103,13 @@ async def _archive_new_entries(
     for outcome in outcomes:
         for warning in outcome.warnings:
             log.warning("feed=%s entry_id=%s %s", source.name, outcome.entry_id, warning)
-        if outcome.outcome is Outcome.ARCHIVED:
+        if outcome.archived is not None:
             report.archived += 1
         else:
             report.failed += 1
             report.entry_errors.append(f"{outcome.entry_id}: {outcome.error}")
             log.error("feed=%s entry_id=%s not archived: %s", source.name, outcome.entry_id, outcome.error)
+    return [o.archived for o in outcomes if o.archived is not None]
 
 
 async def archive_entry(
@@ -136,8 +140,8 @@ async def archive_entry(
             body_html=escape_braces(body),
         )
         await archive.write_document(deps.settings.archive_dir, doc, entry.id)
-        await deps.store.record_entry(source.name, entry.id, doc.relpath, doc.content_hash, now)
-        return EntryOutcome(entry.id, Outcome.ARCHIVED, path=doc.relpath, warnings=tuple(warnings))
+        archived = ArchivedEntry(entry.id, doc.relpath, doc.content_hash, now)
+        return EntryOutcome(entry.id, Outcome.ARCHIVED, archived=archived, warnings=tuple(warnings))
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc))
     finally:

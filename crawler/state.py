@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from crawler.errors import StateError
-from crawler.models import FeedState, ImageAsset
+from crawler.models import ArchivedEntry, FeedState, ImageAsset
 
 metadata = sa.MetaData()
 
@@ -128,19 +128,41 @@ class StateStore:
             seen.update(row[0] for row in await self._run(query))
         return seen
 
-    async def record_entry(self, feed: str, entry_id: str, path: str, content_hash: str, when: datetime) -> None:
-        statement = _upsert(
-            self._engine,
-            entries,
-            {"feed": feed, "entry_id": entry_id, "path": path, "content_hash": content_hash, "archived_at": when},
-            keys=("feed", "entry_id"),
-            update=False,
-        )
-        await self._run(statement)
-
     async def count_entries(self) -> dict[str, int]:
         query = sa.select(entries.c.feed, sa.func.count()).group_by(entries.c.feed)
         return {row[0]: row[1] for row in await self._run(query)}
+
+    async def save_poll(
+        self,
+        state: FeedState,
+        url: str,
+        archived: Sequence[ArchivedEntry] = (),
+        new_images: Sequence[ImageAsset] = (),
+    ) -> None:
+        """Record one poll in one transaction: the entries it archived, the images it stored, the feed's state."""
+        try:
+            async with self._engine.begin() as conn:
+                if archived:
+                    await conn.execute(
+                        _insert(self._engine, entries).on_conflict_do_nothing(index_elements=["feed", "entry_id"]),
+                        [
+                            {"feed": state.name, "entry_id": a.entry_id, "path": a.path,
+                             "content_hash": a.content_hash, "archived_at": a.archived_at}
+                            for a in archived
+                        ],
+                    )
+                if new_images:
+                    await conn.execute(
+                        _insert(self._engine, images).on_conflict_do_nothing(index_elements=["url"]),
+                        [
+                            {"url": i.url, "filename": i.filename, "sha256": i.sha256, "size": i.size,
+                             "content_type": i.content_type}
+                            for i in new_images
+                        ],
+                    )
+                await conn.execute(_upsert(self._engine, feeds, _feed_values(state, url), keys=("name",)))
+        except SQLAlchemyError as exc:
+            raise StateError(f"state store: {exc}") from exc
 
     # -- images ----------------------------------------------------------------------------------
 
@@ -152,13 +174,6 @@ class StateStore:
                 known[row.url] = ImageAsset(row.url, row.filename, row.sha256, row.size, row.content_type)
         return known
 
-    async def record_image(self, asset: ImageAsset) -> None:
-        values = {
-            "url": asset.url, "filename": asset.filename, "sha256": asset.sha256,
-            "size": asset.size, "content_type": asset.content_type,
-        }
-        await self._run(_upsert(self._engine, images, values, keys=("url",), update=True))
-
     # -- feeds -----------------------------------------------------------------------------------
 
     async def feed_state(self, name: str) -> FeedState:
@@ -169,14 +184,7 @@ class StateStore:
         return {row.name: _feed_state(row) for row in await self._run(sa.select(feeds))}
 
     async def save_feed_state(self, state: FeedState, url: str) -> None:
-        values = {
-            "name": state.name, "url": url, "etag": state.etag, "last_modified": state.last_modified,
-            "last_poll": state.last_poll, "last_status": state.last_status, "last_error": state.last_error,
-            "consecutive_failures": state.consecutive_failures, "first_failure": state.first_failure,
-            "next_due": state.next_due, "dead": state.dead,
-        }
-        await self._run(_upsert(self._engine, feeds, values, keys=("name",), update=True))
-
+        await self.save_poll(state, url)
 
 def _feed_state(row: Any) -> FeedState:
     return FeedState(
@@ -193,16 +201,26 @@ def _feed_state(row: Any) -> FeedState:
     )
 
 
-def _upsert(engine: AsyncEngine, table: sa.Table, values: dict[str, Any], *, keys: tuple[str, ...],
-            update: bool) -> Any:
-    """INSERT ... ON CONFLICT in the dialect at hand (SQLite and PostgreSQL spell it alike)."""
+def _feed_values(state: FeedState, url: str) -> dict[str, Any]:
+    return {
+        "name": state.name, "url": url, "etag": state.etag, "last_modified": state.last_modified,
+        "last_poll": state.last_poll, "last_status": state.last_status, "last_error": state.last_error,
+        "consecutive_failures": state.consecutive_failures, "first_failure": state.first_failure,
+        "next_due": state.next_due, "dead": state.dead,
+    }
+
+
+def _insert(engine: AsyncEngine, table: sa.Table) -> Any:
+    """INSERT with ON CONFLICT, in the dialect at hand (SQLite and PostgreSQL spell it alike)."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(**values)
-    if not update:
-        return statement.on_conflict_do_nothing(index_elements=list(keys))
+    return insert(table)
+
+
+def _upsert(engine: AsyncEngine, table: sa.Table, values: dict[str, Any], *, keys: tuple[str, ...]) -> Any:
+    statement = _insert(engine, table).values(**values)
     changes = {k: v for k, v in values.items() if k not in keys}
     return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
 
