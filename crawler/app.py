@@ -17,6 +17,7 @@ from crawler.errors import StateError
 from crawler.extract import Extractor
 from crawler.fetch import Fetcher, create_client
 from crawler.images import ImageStore
+from crawler.lock import ArchiveLocked, archive_lock
 from crawler.models import FeedReport, FeedState
 from crawler.pipeline import Deps, crawl_feed
 from crawler.sanitize import Sanitizer
@@ -24,7 +25,7 @@ from crawler.state import StateStore
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILURES, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILURES, EXIT_CONFIG, EXIT_STARTUP = 0, 1, 2, 3
 
 
 def utc_now() -> datetime:
@@ -37,8 +38,8 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
     store = await StateStore.open(settings.state_url)
     extractor = Extractor()
     try:
-        async with create_client(settings.http) as client:
-            fetcher = Fetcher(client, settings.http)
+        async with create_client(settings.http) as client, create_client(settings.http, guarded=True) as guarded:
+            fetcher = Fetcher(client, settings.http, guarded_client=guarded)
             yield Deps(
                 settings=settings,
                 fetcher=fetcher,
@@ -74,12 +75,13 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
     ensure_archive_dir(settings)
     started = time.monotonic()
     try:
-        async with open_deps(settings) as deps:
-            with crawl_progress(len(feeds)) as progress:
-                reports = await crawl_all(feeds, deps, progress.feed_done)
-    except StateError as exc:
+        with archive_lock(settings.archive_dir):
+            async with open_deps(settings) as deps:
+                with crawl_progress(len(feeds)) as progress:
+                    reports = await crawl_all(feeds, deps, progress.feed_done)
+    except (StateError, ArchiveLocked) as exc:
         log.error("%s", exc)
-        return EXIT_FAILURES
+        return EXIT_STARTUP
     print_summary(reports, time.monotonic() - started)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURES
 

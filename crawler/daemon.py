@@ -26,9 +26,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from crawler.app import open_deps, utc_now
+from crawler.app import EXIT_STARTUP, open_deps, utc_now
 from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
 from crawler.errors import ConfigError, StateError
+from crawler.lock import ArchiveLocked, archive_lock
 from crawler.models import FeedState
 from crawler.pipeline import Deps, crawl_feed
 from crawler.pool import FeedPool
@@ -45,10 +46,11 @@ def run(settings: Settings, *, watch: bool = False) -> int:
     """Run the daemon until a signal stops it; returns the process exit status."""
     ensure_archive_dir(settings)
     try:
-        return asyncio.run(Daemon(settings, watch=watch).serve())
-    except StateError as exc:
+        with archive_lock(settings.archive_dir):
+            return asyncio.run(Daemon(settings, watch=watch).serve())
+    except (StateError, ArchiveLocked) as exc:
         log.error("%s", exc)
-        return 3
+        return EXIT_STARTUP
 
 
 def _trigger(source: FeedSource) -> IntervalTrigger | CronTrigger:

@@ -9,6 +9,7 @@
     │   │   └── RateLimited  429/503 with a Retry-After we do not wait for
     │   ├── TooLarge         the body (after decompression) passed `max_body`
     │   ├── RedirectError    a loop, too many hops, or a non-HTTP target
+    │   ├── Blocked          a URL from a feed that points at a private address
     │   └── BadContent       a body that is not what was asked for (HTML as an image)
     ├── ParseError           a feed that cannot be read
     ├── ExtractError         full-text extraction failed
@@ -80,6 +81,10 @@ class TooLarge(FetchError):
 
 class RedirectError(FetchError):
     """A redirect loop, too many hops, or a redirect to a non-HTTP scheme."""
+
+
+class Blocked(FetchError):
+    """A page or image URL from a feed resolves to a loopback, private or link-local address."""
 
 
 class BadContent(FetchError):

@@ -18,13 +18,17 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from crawler.config import HttpSettings
+from crawler.guard import BlockedAddress, GuardedTransport, is_private_host
 from crawler.errors import (
     BadContent,
+    Blocked,
     ConnectError,
     FetchError,
     FetchTimeout,
@@ -42,22 +46,26 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_SLEEP = 10.0
 
 
-def create_client(http: HttpSettings) -> httpx.AsyncClient:
-    """The one client a crawl shares: keep-alive per host, HTTP/2 where offered."""
+def create_client(http: HttpSettings, *, guarded: bool = False) -> httpx.AsyncClient:
+    """A client with keep-alive per host and HTTP/2 where offered; `guarded` connects only to public
+    addresses (for URLs found inside feeds; not possible through a proxy, which connects for us)."""
     limits = httpx.Limits(
         max_connections=http.concurrency,
         max_keepalive_connections=http.concurrency,
         keepalive_expiry=30.0,
     )
-    timeout = httpx.Timeout(http.timeout, pool=None)
+    options: dict[str, Any] = {}
+    if guarded and http.proxy is None:
+        options["transport"] = GuardedTransport(limits, http.http2)
     return httpx.AsyncClient(
         http2=http.http2,
         limits=limits,
-        timeout=timeout,
+        timeout=httpx.Timeout(http.timeout, pool=None),
         follow_redirects=False,
         headers={"User-Agent": http.user_agent},
         proxy=http.proxy,
-        trust_env=http.proxy is None,
+        trust_env=False,
+        **options,
     )
 
 
@@ -66,15 +74,18 @@ def translate_httpx_errors(url: str) -> Iterator[None]:
     """Re-raise httpx's errors as ours, naming the URL."""
     try:
         yield
-    except httpx.TimeoutException as exc:
+    except BlockedAddress as exc:
+        raise Blocked(url, str(exc)) from None
+    except (httpx.TimeoutException, httpcore.TimeoutException) as exc:
         raise FetchTimeout(url, f"timed out ({type(exc).__name__})") from exc
-    except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+    except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError,
+            httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError) as exc:
         raise ConnectError(url, f"connection failed: {exc or type(exc).__name__}") from exc
     except httpx.DecodingError as exc:
         raise BadContent(url, f"undecodable body: {exc}") from exc
-    except httpx.UnsupportedProtocol as exc:
+    except (httpx.UnsupportedProtocol, httpcore.UnsupportedProtocol) as exc:
         raise RedirectError(url, f"unsupported URL scheme: {exc}") from exc
-    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpcore.ConnectionNotAvailable) as exc:
         raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -138,15 +149,26 @@ class Fetcher:
         client: httpx.AsyncClient,
         http: HttpSettings,
         *,
+        guarded_client: httpx.AsyncClient | None = None,
         backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
+        self._guarded = guarded_client or client
+        self._private_hosts: dict[str, bool] = {}
         self._http = http
         self._backoff = backoff
         self._sleep = sleep
         self._global = asyncio.Semaphore(http.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def is_private(self, url: str) -> bool:
+        """Whether `url`'s host resolves to a private or local address (cached per host)."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if host not in self._private_hosts:
+            self._private_hosts[host] = await is_private_host(host, parts.port or 80)
+        return self._private_hosts[host]
 
     def _host_limit(self, url: str) -> asyncio.Semaphore:
         parts = urlsplit(url)
@@ -164,13 +186,16 @@ class Fetcher:
         headers: Mapping[str, str] | None = None,
         max_body: int | None = None,
         accept: str | None = None,
+        guarded: bool = False,
     ) -> tuple[FetchResult, str]:
         """GET `url`; returns the result and the SHA-256 of its body.
 
         A 304 comes back as a result with `not_modified`; other non-2xx answers
         raise `HTTPStatusError` (or `RateLimited` when the server said when to
-        come back).
+        come back). `guarded` requests (URLs found inside feeds) connect only to
+        public addresses.
         """
+        client = self._guarded if guarded else self._client
         request_headers = dict(headers or {})
         if accept:
             request_headers["Accept"] = accept
@@ -182,7 +207,7 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                return await self._get_once(url, request_headers, cap)
+                return await self._get_once(client, url, request_headers, cap)
             except RateLimited:
                 raise
             except (ConnectError, FetchTimeout, HTTPStatusError) as exc:
@@ -194,7 +219,9 @@ class Fetcher:
                 log.debug("retrying %s in %.2fs after: %s", url, delay, exc)
                 await self._sleep(delay)
 
-    async def _get_once(self, url: str, headers: dict[str, str], max_body: int) -> tuple[FetchResult, str]:
+    async def _get_once(
+        self, client: httpx.AsyncClient, url: str, headers: dict[str, str], max_body: int
+    ) -> tuple[FetchResult, str]:
         seen = {url}
         current = url
         async with self._global:
@@ -203,7 +230,7 @@ class Fetcher:
                 if scheme not in ("http", "https"):
                     raise RedirectError(url, f"redirect to a non-HTTP URL {current!r}")
                 async with self._host_limit(current):
-                    result = await self._send(current, headers, max_body)
+                    result = await self._send(client, current, headers, max_body)
                 if isinstance(result, str):
                     target = urljoin(current, result)
                     if target in seen:
@@ -214,14 +241,16 @@ class Fetcher:
                 return result
         raise RedirectError(url, f"more than {self._http.max_redirects} redirects")
 
-    async def _send(self, url: str, headers: dict[str, str], max_body: int) -> tuple[FetchResult, str] | str:
+    async def _send(
+        self, client: httpx.AsyncClient, url: str, headers: dict[str, str], max_body: int
+    ) -> tuple[FetchResult, str] | str:
         """One request: a result, or the Location of a redirect."""
         with translate_httpx_errors(url):
             try:
                 async with asyncio.timeout(self._http.total_timeout):
-                    request = self._client.build_request("GET", url, headers=headers)
+                    request = client.build_request("GET", url, headers=headers)
                     try:
-                        response = await self._client.send(request, stream=True)
+                        response = await client.send(request, stream=True)
                     except httpx.InvalidURL as exc:
                         # httpx parses a redirect's Location even when it does not follow it.
                         raise RedirectError(url, f"redirect to an invalid or non-HTTP URL: {exc}") from exc

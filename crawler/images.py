@@ -165,12 +165,14 @@ class ImageStore:
             del self._tasks[url]
         return taken
 
-    async def fetch_all(self, urls: Sequence[str], referer: str) -> tuple[dict[str, ImageAsset], list[str]]:
+    async def fetch_all(
+        self, urls: Sequence[str], referer: str, *, guarded: bool = True
+    ) -> tuple[dict[str, ImageAsset], list[str]]:
         """Every URL that could be had, and one message per URL that could not."""
         known = await self._store.known_images([u for u in urls if u not in self._tasks])
         for url in urls:
             if url not in self._tasks and url not in known:
-                self._tasks[url] = asyncio.ensure_future(self._download(url, referer))
+                self._tasks[url] = asyncio.ensure_future(self._download(url, referer, guarded))
         assets: dict[str, ImageAsset] = dict(known)
         errors: list[str] = []
         pending = [u for u in urls if u not in known]
@@ -184,10 +186,11 @@ class ImageStore:
                 raise result
         return assets, errors
 
-    async def _download(self, url: str, referer: str) -> ImageAsset:
+    async def _download(self, url: str, referer: str, guarded: bool) -> ImageAsset:
         # Hotlink-protected hosts want the article page as Referer, as a browser would send it.
         result, sha256 = await self._fetcher.get(
-            url, headers={"Referer": referer}, accept="image/*,*/*;q=0.5", max_body=self._max_body
+            url, headers={"Referer": referer}, accept="image/*,*/*;q=0.5", max_body=self._max_body,
+            guarded=guarded,
         )
         try:
             ext = sniff_image(result.body, result.content_type)

@@ -118,11 +118,14 @@ async def archive_entry(
     """Archive one new entry; failures come back as an outcome, not an exception."""
     try:
         warnings: list[str] = []
-        body, base = await _article_html(source, entry, deps, warnings)
+        guarded = await _guarded(source, deps)
+        body, base = await _article_html(source, entry, deps, warnings, guarded)
         relpath = archive.entry_relpath(source.categories, entry.title, source.name, entry.id)
         body, image_urls = find_images(body, base)
         if source.images and image_urls:
-            assets, errors = await deps.images.fetch_all(image_urls, referer=entry.link or source.url)
+            assets, errors = await deps.images.fetch_all(
+                image_urls, referer=entry.link or source.url, guarded=guarded
+            )
             warnings.extend(errors)
             body = rewrite_images(body, {url: _image_src(a, relpath, deps.settings) for url, a in assets.items()})
         body = deps.sanitizer.clean(body)
@@ -148,14 +151,24 @@ async def archive_entry(
         deps.on_entry_done()
 
 
-async def _article_html(source: FeedSource, entry: FeedEntry, deps: Deps, warnings: list[str]) -> tuple[str, str]:
+async def _guarded(source: FeedSource, deps: Deps) -> bool:
+    """Whether URLs found in this feed must stay off private addresses: as configured, else only
+    when the feed itself is not served from one (a feed on the LAN may point at the LAN)."""
+    if source.allow_private_network is not None:
+        return not source.allow_private_network
+    return not await deps.fetcher.is_private(source.url)
+
+
+async def _article_html(
+    source: FeedSource, entry: FeedEntry, deps: Deps, warnings: list[str], guarded: bool
+) -> tuple[str, str]:
     """The feed's HTML, or the page's full text when the feed carries only a summary."""
     feed_html = entry.best_html
     base = entry.link or source.url
     if not content.wants_full_text(feed_html, entry.link, source.full_text, source.full_text_min_chars):
         return feed_html, base
     try:
-        page, _ = await deps.fetcher.get(entry.link, headers=source.headers, accept=PAGE_ACCEPT)
+        page, _ = await deps.fetcher.get(entry.link, headers=source.headers, accept=PAGE_ACCEPT, guarded=guarded)
         extracted = await deps.extractor.extract(page.body, page.url)
     except (FetchError, ExtractError) as exc:
         warnings.append(f"full text unavailable, kept the feed's text: {exc}")

@@ -106,11 +106,11 @@ def archived_files(archive: Path) -> list[Path]:
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file but the state store, with its bytes and mtime: what 'changes no byte' compares."""
+    """Every file but the state store and the writer lock, with bytes and mtime: what "changes no byte" compares."""
     return {
         str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in root.rglob("*")
-        if p.is_file() and ".state.sqlite" not in p.name
+        if p.is_file() and ".state.sqlite" not in p.name and p.name != ".feed-archiver.lock"
     }
 
 

@@ -1,0 +1,69 @@
+"""One writer per archive: an exclusive lock on `<archive_dir>/.feed-archiver.lock`.
+
+A second `crawl` or `run` on the same archive waits briefly, then refuses with
+a clear message. The lock file also remembers whether the last writer stopped
+cleanly; when it did not (killed, power cut), its temporary files are swept up
+under the lock before anything else is written. A clean stop skips the sweep,
+so start-up does not grow with the size of the archive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from crawler.errors import CrawlerError
+from crawler.storage import remove_stale_temp_files
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".feed-archiver.lock"
+_RUNNING = "running"
+_CLEAN = "clean"
+
+
+class ArchiveLocked(CrawlerError):
+    """Another feed-archiver process is writing to this archive."""
+
+
+@contextlib.contextmanager
+def archive_lock(archive_dir: Path, *, wait: float = 5.0, poll: float = 0.1) -> Iterator[None]:
+    """Hold the archive's writer lock for the duration of the block."""
+    path = archive_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").split()
+                    pid = holder[1] if len(holder) > 1 else "?"
+                    raise ArchiveLocked(
+                        f"another feed-archiver (pid {pid}) is writing to {archive_dir}; "
+                        "stop it first, or use another archive_dir"
+                    ) from None
+                time.sleep(poll)
+        previous = os.pread(fd, 64, 0).decode(errors="replace").split()
+        if previous[:1] != [_CLEAN]:
+            removed = remove_stale_temp_files(archive_dir)
+            if removed:
+                log.warning("removed %d temporary files left by an interrupted run", removed)
+        _mark(fd, f"{_RUNNING} {os.getpid()}")
+        yield
+        # Only a normal exit counts as clean; after an exception the next run sweeps.
+        _mark(fd, f"{_CLEAN} {os.getpid()}")
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _mark(fd: int, text: str) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text.encode() + b"\n", 0)
