@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -40,6 +41,13 @@ class FeedEntry:
     author: str | None
     content_html: str
     summary_html: str
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Link + title: the same article under a new guid has the same fingerprint."""
+        if not self.link:
+            return None
+        return hashlib.sha256(f"{self.link}\x00{self.title}".encode()).hexdigest()[:32]
 
     @property
     def best_html(self) -> str:
@@ -96,6 +104,7 @@ class ArchivedEntry:
     """What the state store keeps of an archived entry."""
 
     entry_id: str
+    fingerprint: str | None
     path: str
     content_hash: str
     archived_at: datetime

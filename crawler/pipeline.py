@@ -13,7 +13,7 @@ import logging
 import posixpath
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -95,8 +95,8 @@ async def crawl_feed(source: FeedSource, deps: Deps) -> FeedReport:
 async def _archive_new_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
 ) -> list[ArchivedEntry]:
-    entries = parsed.entries[: source.max_items]
-    seen = await deps.store.seen_entries(source.name, [e.id for e in entries])
+    entries = _unique_fingerprints(parsed.entries)[: source.max_items]
+    seen = await deps.store.seen_entries(source.name, [(e.id, e.fingerprint) for e in entries])
     fresh = [e for e in entries if e.id not in seen]
     report.skipped = len(entries) - len(fresh)
     outcomes = await asyncio.gather(*(archive_entry(source, parsed, e, deps, now) for e in fresh))
@@ -110,6 +110,20 @@ async def _archive_new_entries(
             report.entry_errors.append(f"{outcome.entry_id}: {outcome.error}")
             log.error("feed=%s entry_id=%s not archived: %s", source.name, outcome.entry_id, outcome.error)
     return [o.archived for o in outcomes if o.archived is not None]
+
+
+def _unique_fingerprints(entries: Sequence[FeedEntry]) -> list[FeedEntry]:
+    """One entry per link + title within a poll: two guids for one article are one article."""
+    seen: set[str] = set()
+    kept = []
+    for entry in entries:
+        fingerprint = entry.fingerprint
+        if fingerprint is not None and fingerprint in seen:
+            continue
+        if fingerprint is not None:
+            seen.add(fingerprint)
+        kept.append(entry)
+    return kept
 
 
 async def archive_entry(
@@ -143,7 +157,7 @@ async def archive_entry(
             body_html=escape_braces(body),
         )
         await archive.write_document(deps.settings.archive_dir, doc, entry.id)
-        archived = ArchivedEntry(entry.id, doc.relpath, doc.content_hash, now)
+        archived = ArchivedEntry(entry.id, entry.fingerprint, doc.relpath, doc.content_hash, now)
         return EntryOutcome(entry.id, Outcome.ARCHIVED, archived=archived, warnings=tuple(warnings))
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc))

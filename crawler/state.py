@@ -42,9 +42,11 @@ entries = sa.Table(
     metadata,
     sa.Column("feed", sa.String(200), primary_key=True),
     sa.Column("entry_id", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.String(64)),
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("entries_by_fingerprint", "feed", "fingerprint"),
 )
 
 images = sa.Table(
@@ -120,13 +122,21 @@ class StateStore:
 
     # -- entries ---------------------------------------------------------------------------------
 
-    async def seen_entries(self, feed: str, entry_ids: Sequence[str]) -> set[str]:
-        """The ids among `entry_ids` already archived for `feed` (indexed lookups, batched)."""
-        seen: set[str] = set()
-        for chunk in _chunks(entry_ids):
+    async def seen_entries(self, feed: str, keys: Sequence[tuple[str, str | None]]) -> set[str]:
+        """The entry ids among `keys` (id, fingerprint) already archived for `feed`, matched by id
+        or by fingerprint (link + title), so that a feed whose guids change on every poll is not
+        archived again and again. Indexed lookups, batched: never a listing of the archive."""
+        ids = [entry_id for entry_id, _ in keys]
+        prints = [fp for _, fp in keys if fp]
+        seen_ids: set[str] = set()
+        seen_prints: set[str] = set()
+        for chunk in _chunks(ids):
             query = sa.select(entries.c.entry_id).where(entries.c.feed == feed, entries.c.entry_id.in_(chunk))
-            seen.update(row[0] for row in await self._run(query))
-        return seen
+            seen_ids.update(row[0] for row in await self._run(query))
+        for chunk in _chunks(prints):
+            query = sa.select(entries.c.fingerprint).where(entries.c.feed == feed, entries.c.fingerprint.in_(chunk))
+            seen_prints.update(row[0] for row in await self._run(query))
+        return {entry_id for entry_id, fp in keys if entry_id in seen_ids or (fp and fp in seen_prints)}
 
     async def count_entries(self) -> dict[str, int]:
         query = sa.select(entries.c.feed, sa.func.count()).group_by(entries.c.feed)
@@ -146,7 +156,7 @@ class StateStore:
                     await conn.execute(
                         _insert(self._engine, entries).on_conflict_do_nothing(index_elements=["feed", "entry_id"]),
                         [
-                            {"feed": state.name, "entry_id": a.entry_id, "path": a.path,
+                            {"feed": state.name, "entry_id": a.entry_id, "fingerprint": a.fingerprint, "path": a.path,
                              "content_hash": a.content_hash, "archived_at": a.archived_at}
                             for a in archived
                         ],

@@ -1,0 +1,170 @@
+"""Local trouble: planted symlinks, a full disk, a crawl killed with SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crawler import archive
+from tests import faults
+from tests.conftest import Item, archived_files, rss, split_document, write_config
+from tests.faults import FaultServer
+
+JPEG = b"\xff\xd8\xff\xe0" + b"5" * 300 + b"\xff\xd9"
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    fault_server = FaultServer()
+    yield fault_server
+    fault_server.close()
+
+
+def test_planted_symlinks_are_refused(tmp_path: Path, server: FaultServer, cli) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    archive_dir = tmp_path / "archive"
+    archive_dir.mkdir()
+    (archive_dir / "Planted").symlink_to(outside, target_is_directory=True)
+    (archive_dir / "images").symlink_to(outside, target_is_directory=True)
+    server.route("/i.jpg", faults.respond(200, JPEG, "image/jpeg"))
+    body = "<p>text</p>" * 100 + f'<img src="{server.url("/i.jpg")}">'
+    server.route("/a", faults.respond(200, rss([Item("Via symlink", server.url("/x"), body)]), "application/rss+xml"))
+    server.route("/b", faults.respond(200, rss([Item("Safe", server.url("/y"), body)]), "application/rss+xml"))
+    config = write_config(tmp_path, [
+        {"name": "a", "url": server.url("/a"), "categories": ["Planted", "Deeper"]},
+        {"name": "b", "url": server.url("/b"), "categories": ["Real"]},
+    ])
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 1
+    assert "is a symlink; refusing to write through it" in result.out + result.err
+    assert list(outside.iterdir()) == []
+    [safe] = archived_files(archive_dir)
+    assert safe.parent.name == "Real"
+    assert split_document(safe)[0]["headimg"] == server.url("/i.jpg"), "images/ is a symlink: remote URL kept"
+
+
+def test_archive_dir_itself_may_be_a_symlink(tmp_path: Path, server: FaultServer, cli) -> None:
+    real = tmp_path / "real-archive"
+    real.mkdir()
+    (tmp_path / "archive").symlink_to(real, target_is_directory=True)
+    server.route("/f", faults.respond(200, rss([Item("Linked", server.url("/l"), "<p>t</p>" * 100)]),
+                                      "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "f", "url": server.url("/f"), "categories": ["C"]}])
+    assert cli("crawl", "--config", str(config)).code == 0
+    assert len(archived_files(real)) == 1
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "archive"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_disk_fails_the_entry_removes_the_temp_file_and_retries_later(
+    tmp_path: Path, small_disk: Path, server: FaultServer, cli
+) -> None:
+    items = [Item(f"Big {i}", server.url(f"/big{i}"), f"<p>{i}{'x' * 100_000}</p>") for i in range(3)]
+    server.route("/f", faults.respond(200, rss(items), "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "big", "url": server.url("/f"), "full_text": "never"}],
+                          state="sqlite:///state.sqlite")
+    filler = small_disk / "filler.bin"
+    filler.write_bytes(b"\0" * 150_000)
+
+    first = cli("crawl", "--config", str(config))
+
+    assert first.code == 1
+    assert "No space left on device" in first.out + first.err
+    assert not [p for p in small_disk.rglob(".fa-tmp-*")]
+    archived_first = len(archived_files(small_disk))
+    assert archived_first < 3
+    filler.unlink()
+
+    second = cli("crawl", "--config", str(config))
+
+    assert second.code == 0, second.err
+    assert sorted(split_document(p)[0]["title"] for p in archived_files(small_disk)) == ["Big 0", "Big 1", "Big 2"]
+
+
+def test_sigkill_mid_crawl_then_the_next_crawl_archives_everything_exactly_once(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    enough = threading.Event()
+    served: list[int] = []
+    gate = threading.Event()
+
+    def slow_image(handler: faults.Handler) -> None:
+        served.append(1)
+        if len(served) >= 6:
+            enough.set()
+        if not gate.is_set():
+            server.release.wait(0.5)
+        faults.respond(200, JPEG + str(len(served)).encode() + b"\xff\xd9", "image/jpeg")(handler)
+
+    items = []
+    for i in range(20):
+        server.route(f"/img{i}.jpg", slow_image)
+        items.append(Item(f"Story {i}", server.url(f"/s{i}"), "<p>t</p>" * 100 + f'<img src="{server.url(f"/img{i}.jpg")}">'))
+    server.route("/f", faults.respond(200, rss(items), "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "k", "url": server.url("/f")}], http={"per_host": 2})
+    command = [sys.executable, "-m", "crawler", "crawl", "--config", str(config)]
+    victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert enough.wait(60)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=30) == -signal.SIGKILL
+    gate.set()
+    written_before_kill = archived_files(tmp_path / "archive")
+    assert written_before_kill, "the kill must land after some files were written, before they were recorded"
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    assert again.returncode == 0, again.stderr
+    files = archived_files(tmp_path / "archive")
+    guids = [split_document(p)[0]["guid"] for p in files]
+    assert sorted(guids) == sorted(server.url(f"/s{i}") for i in range(20))
+    assert all(p.exists() for p in written_before_kill)
+    assert not [p for p in (tmp_path / "archive").rglob(".fa-tmp-*")]
+
+
+SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(title=SAFE_TEXT, author=SAFE_TEXT, categories=st.lists(SAFE_TEXT, max_size=3))
+def test_any_title_author_and_categories_land_inside_and_parse_back(
+    tmp_path_factory: pytest.TempPathFactory, title: str, author: str, categories: list[str]
+) -> None:
+    root = tmp_path_factory.mktemp("prop")
+    relpath = archive.entry_relpath(categories, title, "feed", "id")
+    doc = archive.render(relpath=relpath, title=title, categories=categories, headimg="", author=author,
+                         date=datetime(2024, 1, 1, tzinfo=UTC), link="http://e/x", guid="id", body_html="<p>b</p>")
+
+    assert asyncio.run(archive.write_document(root, doc, "id"))
+
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert len(files) == 1 and files[0].resolve().is_relative_to(root.resolve())
+    assert all(len(part.encode()) <= 200 for part in files[0].relative_to(root).parts)
+    front = yaml.safe_load(files[0].read_text(encoding="utf-8").split("---\n")[1])
+    assert (front["title"], front["author"], front["categories"]) == (title, author, categories)
+    shutil.rmtree(root)
