@@ -107,7 +107,7 @@ class StateStore:
             async with engine.begin() as conn:
                 await conn.run_sync(metadata.create_all)
         except (SQLAlchemyError, OSError) as exc:
-            raise StateError(f"cannot open the state store {url}: {exc}") from exc
+            raise StateError(f"cannot open the state store {url}: {_reason(exc)}") from exc
         return cls(engine)
 
     async def close(self) -> None:
@@ -118,7 +118,7 @@ class StateStore:
             async with self._engine.begin() as conn:
                 return await conn.execute(statement)
         except SQLAlchemyError as exc:
-            raise StateError(f"state store: {exc}") from exc
+            raise StateError(f"state store: {_reason(exc)}") from exc
 
     # -- entries ---------------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class StateStore:
                     )
                 await conn.execute(_upsert(self._engine, feeds, _feed_values(state, url), keys=("name",)))
         except SQLAlchemyError as exc:
-            raise StateError(f"state store: {exc}") from exc
+            raise StateError(f"state store: {_reason(exc)}") from exc
 
     # -- images ----------------------------------------------------------------------------------
 
@@ -209,6 +209,11 @@ def _feed_state(row: Any) -> FeedState:
         next_due=_utc(row.next_due),
         dead=bool(row.dead),
     )
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own message, on one line (SQLAlchemy appends a second with a help link)."""
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
 
 
 def _feed_values(state: FeedState, url: str) -> dict[str, Any]:

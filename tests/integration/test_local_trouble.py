@@ -168,3 +168,25 @@ def test_any_title_author_and_categories_land_inside_and_parse_back(
     front = yaml.safe_load(files[0].read_text(encoding="utf-8").split("---\n")[1])
     assert (front["title"], front["author"], front["categories"]) == (title, author, categories)
     shutil.rmtree(root)
+
+
+def test_state_database_locked_by_another_process_is_waited_for(tmp_path: Path, server: FaultServer, cli) -> None:
+    import sqlite3
+
+    server.route("/f", faults.respond(200, rss([Item("Waited", server.url("/w"), "<p>t</p>" * 100)]),
+                                      "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "w", "url": server.url("/f")}])
+    assert cli("check", "--config", str(config)).code == 0
+    (tmp_path / "archive").mkdir()
+    holder = sqlite3.connect(tmp_path / "archive" / ".state.sqlite", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    released = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
+    released.start()
+    try:
+        result = cli("crawl", "--config", str(config))
+    finally:
+        released.join()
+        holder.close()
+
+    assert result.code == 0, result.err
+    assert len(archived_files(tmp_path / "archive")) == 1
