@@ -15,7 +15,7 @@ from crawler.config import FeedSource, Settings, ensure_archive_dir
 from crawler.console import crawl_progress, print_summary
 from crawler.errors import StateError
 from crawler.extract import Extractor
-from crawler.fetch import Fetcher, create_client
+from crawler.fetch import Clients, Fetcher
 from crawler.images import ImageStore
 from crawler.lock import ArchiveLocked, archive_lock
 from crawler.models import FeedReport, FeedState
@@ -38,8 +38,8 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
     store = await StateStore.open(settings.state_url)
     extractor = Extractor()
     try:
-        async with create_client(settings.http) as client, create_client(settings.http, guarded=True) as guarded:
-            fetcher = Fetcher(client, settings.http, guarded_client=guarded)
+        async with Clients(settings.http) as clients:
+            fetcher = Fetcher(clients, settings.http)
             yield Deps(
                 settings=settings,
                 fetcher=fetcher,
@@ -58,11 +58,12 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
     # Feeds run side by side; the fetcher's global and per-host limits bound the real concurrency,
     # this only keeps the number of parsed feeds held in memory at once in check.
     gate = asyncio.Semaphore(max(8, deps.settings.http.concurrency))
+    states = await deps.store.all_feed_states()
 
     async def one(source: FeedSource) -> FeedReport:
         async with gate:
             try:
-                return await crawl_feed(source, deps)
+                return await crawl_feed(source, deps, states.get(source.name, FeedState(source.name)))
             finally:
                 on_feed_done()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import html as htmllib
 import logging
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,11 +19,11 @@ from urllib.parse import urljoin, urlsplit
 import lxml.etree
 import lxml.html
 
-from crawler.errors import BadContent, CrawlerError
+from crawler.errors import ArchiveError, BadContent, CrawlerError
 from crawler.fetch import Fetcher
 from crawler.models import ImageAsset
 from crawler.state import StateStore
-from crawler.storage import atomic_write_bytes
+from crawler.storage import atomic_write_bytes_sync, run_off_loop
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +72,14 @@ def _real_source(img: lxml.html.HtmlElement) -> str | None:
 
 
 def find_images(html: str, base_url: str) -> tuple[str, list[str]]:
-    """Normalise every `<img>` to one absolute `src`; returns the HTML and the distinct image URLs in order."""
-    if "<img" not in html and "<source" not in html:
+    """Make links absolute and normalise every `<img>` to one absolute `src`; returns the HTML and
+    the distinct image URLs in order."""
+    if "<img" not in html and "<source" not in html and "href=" not in html:
         return html, []
     root = _parse_fragment(html)
+    for anchor in root.iter("a"):
+        if href := anchor.get("href"):
+            anchor.set("href", urljoin(base_url, href.strip()))
     urls: list[str] = []
     for source in list(root.iter("source")):
         if source.getparent() is not None and source.getparent().tag == "picture":
@@ -151,6 +154,8 @@ class ImageStore:
         self._store = store
         self._max_body = max_body
         self._tasks: dict[str, asyncio.Task[ImageAsset]] = {}
+        self._lookups: dict[str, asyncio.Future[ImageAsset | None]] = {}
+        self._lookup_task: asyncio.Task[None] | None = None
         self._unrecorded: list[ImageAsset] = []
         self._dir_ready = False
 
@@ -169,7 +174,7 @@ class ImageStore:
         self, urls: Sequence[str], referer: str, *, guarded: bool = True
     ) -> tuple[dict[str, ImageAsset], list[str]]:
         """Every URL that could be had, and one message per URL that could not."""
-        known = await self._store.known_images([u for u in urls if u not in self._tasks])
+        known = await self._known([u for u in urls if u not in self._tasks])
         for url in urls:
             if url not in self._tasks and url not in known:
                 self._tasks[url] = asyncio.ensure_future(self._download(url, referer, guarded))
@@ -186,6 +191,46 @@ class ImageStore:
                 raise result
         return assets, errors
 
+    async def _known(self, urls: Sequence[str]) -> dict[str, ImageAsset]:
+        """What the store already has, looked up in batches: the URLs every article asks for while
+        one query runs go together into the next, instead of one query per article."""
+        loop = asyncio.get_running_loop()
+        wanted = {}
+        for url in urls:
+            if url not in self._lookups:
+                self._lookups[url] = loop.create_future()
+            wanted[url] = self._lookups[url]
+        if wanted and self._lookup_task is None:
+            self._lookup_task = asyncio.create_task(self._run_lookups())
+        found = await asyncio.gather(*wanted.values())
+        return {url: asset for url, asset in zip(wanted, found, strict=True) if asset is not None}
+
+    async def _run_lookups(self) -> None:
+        try:
+            while pending := {u: f for u, f in self._lookups.items() if not f.done()}:
+                try:
+                    known = await self._store.known_images(list(pending))
+                except Exception as exc:  # every waiter gets the store's error
+                    for future in pending.values():
+                        future.set_exception(exc)
+                else:
+                    for url, future in pending.items():
+                        future.set_result(known.get(url))
+                for url in pending:
+                    self._lookups.pop(url, None)
+        finally:
+            self._lookup_task = None
+
+    def _store_file(self, filename: str, body: bytes) -> None:
+        if not self._dir_ready:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            if self._dir.is_symlink():
+                raise ArchiveError(f"{self._dir} is a symlink; refusing to write through it")
+            self._dir_ready = True
+        path = self._dir / filename
+        if not path.exists():  # content-addressed: the same name is the same bytes
+            atomic_write_bytes_sync(path, body)
+
     async def _download(self, url: str, referer: str, guarded: bool) -> ImageAsset:
         # Hotlink-protected hosts want the article page as Referer, as a browser would send it.
         result, sha256 = await self._fetcher.get(
@@ -197,14 +242,10 @@ class ImageStore:
         except BadContent as exc:
             raise BadContent(url, exc.message) from None
         filename = sha256 + ext
-        path = self._dir / filename
-        if not self._dir_ready:
-            await asyncio.to_thread(self._dir.mkdir, parents=True, exist_ok=True)
-            if self._dir.is_symlink():
-                raise BadContent(url, f"{self._dir} is a symlink; refusing to write through it")
-            self._dir_ready = True
-        if not await asyncio.to_thread(os.path.exists, path):
-            await atomic_write_bytes(path, result.body)
+        try:
+            await run_off_loop(self._store_file, filename, result.body)
+        except ArchiveError as exc:
+            raise BadContent(url, str(exc)) from None
         asset = ImageAsset(
             url=url, filename=filename, sha256=sha256, size=len(result.body),
             content_type=result.content_type.split(";")[0].strip(),

@@ -23,7 +23,7 @@ from crawler.errors import CrawlerError, ExtractError, FetchError, ParseError, R
 from crawler.extract import Extractor
 from crawler.fetch import Fetcher, cache_max_age
 from crawler.images import ImageStore, find_images, rewrite_images
-from crawler.models import ArchivedEntry, EntryOutcome, FeedEntry, FeedReport, ImageAsset, Outcome, ParsedFeed
+from crawler.models import ArchivedEntry, EntryOutcome, FeedEntry, FeedReport, FeedState, ImageAsset, Outcome, ParsedFeed
 from crawler.parse import parse_feed
 from crawler.sanitize import Sanitizer, escape_braces
 from crawler.schedule import next_state
@@ -53,12 +53,16 @@ class Deps:
     on_entry_done: Callable[[], None] = lambda: None
 
 
-async def crawl_feed(source: FeedSource, deps: Deps) -> FeedReport:
-    """Poll `source` once and archive its new entries; never raises for a bad feed or entry."""
+async def crawl_feed(source: FeedSource, deps: Deps, state: FeedState | None = None) -> FeedReport:
+    """Poll `source` once and archive its new entries; never raises for a bad feed or entry.
+
+    `state` may be given when the caller loaded every feed's state at once.
+    """
     started = time.monotonic()
     now = deps.clock()
     report = FeedReport(name=source.name, url=source.url)
-    state = await deps.store.feed_state(source.name)
+    if state is None:
+        state = await deps.store.feed_state(source.name)
     parsed: ParsedFeed | None = None
     try:
         result, _ = await deps.fetcher.get(

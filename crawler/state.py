@@ -100,7 +100,11 @@ class StateStore:
                 path = engine_url.split(":///", 1)[1]
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_async_engine(engine_url, connect_args={"timeout": 15})
+                # SQLite takes one writer at a time anyway; one connection (one aiosqlite thread)
+                # serialises the work without the cost of opening and locking more.
+                engine = create_async_engine(
+                    engine_url, connect_args={"timeout": 15}, pool_size=1, max_overflow=0, pool_timeout=60
+                )
                 sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_async_engine(engine_url, pool_pre_ping=True)

@@ -11,8 +11,12 @@ import os
 import secrets
 from pathlib import Path
 
-import aiofiles
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 import aiofiles.os
+
+T = TypeVar("T")
 
 TEMP_PREFIX = ".fa-tmp-"
 
@@ -21,17 +25,30 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}")
 
 
-async def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes_sync(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary sibling and a rename; the temp file never survives a failure."""
     temp = temp_path_for(path)
     try:
-        async with aiofiles.open(temp, "wb") as handle:
-            await handle.write(data)
-        await aiofiles.os.replace(temp, path)
+        with open(temp, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+async def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`atomic_write_bytes_sync` on aiofiles' thread pool: one hop per file, not one per call."""
+    await _atomic_write(path, data)
+
+
+_atomic_write = aiofiles.os.wrap(atomic_write_bytes_sync)
+
+
+async def run_off_loop(func: Callable[..., T], *args: Any) -> T:
+    """Run a short blocking file-system step on aiofiles' thread pool."""
+    return cast(T, await aiofiles.os.wrap(func)(*args))
 
 
 def remove_stale_temp_files(root: Path) -> int:

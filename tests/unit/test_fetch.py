@@ -20,7 +20,7 @@ from crawler.errors import (
     RedirectError,
     TooLarge,
 )
-from crawler.fetch import Fetcher, create_client, parse_retry_after, translate_httpx_errors
+from crawler.fetch import Clients, Fetcher, parse_retry_after, translate_httpx_errors
 
 HTTP = HttpSettings(
     user_agent="feed-archiver-tests", timeout=5, total_timeout=10, max_body=10_000, max_redirects=3,
@@ -30,8 +30,8 @@ HTTP = HttpSettings(
 
 @pytest.fixture
 async def fetcher() -> AsyncIterator[Fetcher]:
-    async with create_client(HTTP) as client:
-        yield Fetcher(client, HTTP, backoff=0.01)
+    async with Clients(HTTP) as clients:
+        yield Fetcher(clients, HTTP, backoff=0.01)
 
 
 async def test_conditional_get_sends_validators_and_returns_not_modified(httpserver: HTTPServer, fetcher) -> None:
