@@ -14,14 +14,13 @@ from typing import Any
 from crawler.config import FeedSource, Settings, ensure_archive_dir
 from crawler.console import crawl_progress, print_summary
 from crawler.errors import StateError
-from crawler.extract import Extractor
 from crawler.fetch import Clients, Fetcher
 from crawler.images import ImageStore
 from crawler.lock import ArchiveLocked, archive_lock
 from crawler.models import FeedReport, FeedState
 from crawler.pipeline import Deps, crawl_feed
-from crawler.sanitize import Sanitizer
 from crawler.state import StateStore
+from crawler.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +33,9 @@ def utc_now() -> datetime:
 
 @asynccontextmanager
 async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[Deps]:
-    """The client, store, extractor and image store one process shares, closed in reverse order."""
+    """The clients, store, worker processes and image store one process shares, closed in reverse order."""
     store = await StateStore.open(settings.state_url)
-    extractor = Extractor()
+    workers = CpuPool()
     try:
         async with Clients(settings.http) as clients:
             fetcher = Fetcher(clients, settings.http)
@@ -44,13 +43,12 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
                 settings=settings,
                 fetcher=fetcher,
                 store=store,
-                extractor=extractor,
+                workers=workers,
                 images=ImageStore(fetcher, settings.archive_dir, store, max_body=settings.http.max_body),
-                sanitizer=Sanitizer(settings.iframe_hosts),
                 clock=clock,
             )
     finally:
-        await asyncio.to_thread(extractor.close)
+        await asyncio.to_thread(workers.close)
         await store.close()
 
 

@@ -8,26 +8,23 @@ record; then the feed's state is saved.
 from __future__ import annotations
 
 import asyncio
-import html as htmllib
 import logging
 import posixpath
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from crawler import archive, content
+from crawler import archive, article, content
 from crawler.config import FeedSource, Settings
-from crawler.errors import CrawlerError, ExtractError, FetchError, ParseError, RateLimited
-from crawler.extract import Extractor
+from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
 from crawler.fetch import Fetcher, cache_max_age
-from crawler.images import ImageStore, find_images, rewrite_images
+from crawler.images import ImageStore
 from crawler.models import ArchivedEntry, EntryOutcome, FeedEntry, FeedReport, FeedState, ImageAsset, Outcome, ParsedFeed
 from crawler.parse import parse_feed
-from crawler.sanitize import Sanitizer, escape_braces
 from crawler.schedule import next_state
 from crawler.state import StateStore
+from crawler.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +33,6 @@ FEED_ACCEPT = (
     "text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
-_FIRST_IMG_SRC = re.compile(r"<img\b[^>]*?\ssrc=\"([^\"]*)\"")
 
 
 @dataclass
@@ -46,9 +42,8 @@ class Deps:
     settings: Settings
     fetcher: Fetcher
     store: StateStore
-    extractor: Extractor
+    workers: CpuPool
     images: ImageStore
-    sanitizer: Sanitizer
     clock: Callable[[], datetime]
     on_entry_done: Callable[[], None] = lambda: None
 
@@ -137,18 +132,25 @@ async def archive_entry(
     try:
         warnings: list[str] = []
         guarded = await _guarded(source, deps)
-        body, base = await _article_html(source, entry, deps, warnings, guarded)
+        page, page_url = await _article_page(source, entry, deps, warnings, guarded)
+        feed_base = entry.link or source.url
+        if page is None:
+            prepared = article.prepare(entry.best_html, feed_base)
+        else:
+            # Only extraction is worth a trip to a worker process; measured, sending every
+            # article's clean-up there cost more in hand-offs than it saved.
+            prepared = await deps.workers.run(article.prepare, entry.best_html, feed_base, page, page_url)
+        if prepared.warning:
+            warnings.append(prepared.warning)
         relpath = archive.entry_relpath(source.categories, entry.title, source.name, entry.id)
-        body, image_urls = find_images(body, base)
-        if source.images and image_urls:
+        new_sources: dict[str, str] = {}
+        if source.images and prepared.image_urls:
             assets, errors = await deps.images.fetch_all(
-                image_urls, referer=entry.link or source.url, guarded=guarded
+                prepared.image_urls, referer=entry.link or source.url, guarded=guarded
             )
             warnings.extend(errors)
-            body = rewrite_images(body, {url: _image_src(a, relpath, deps.settings) for url, a in assets.items()})
-        body = deps.sanitizer.clean(body)
-        match = _FIRST_IMG_SRC.search(body)
-        headimg = htmllib.unescape(match.group(1)) if match else ""
+            new_sources = {url: _image_src(a, relpath, deps.settings) for url, a in assets.items()}
+        body, headimg = article.finish(prepared.html, new_sources, deps.settings.iframe_hosts)
         doc = archive.render(
             relpath=relpath,
             title=entry.title,
@@ -158,7 +160,7 @@ async def archive_entry(
             date=entry.published or entry.updated or now,
             link=entry.link,
             guid=entry.id,
-            body_html=escape_braces(body),
+            body_html=body,
         )
         await archive.write_document(deps.settings.archive_dir, doc, entry.id)
         archived = ArchivedEntry(entry.id, entry.fingerprint, doc.relpath, doc.content_hash, now)
@@ -177,25 +179,18 @@ async def _guarded(source: FeedSource, deps: Deps) -> bool:
     return not await deps.fetcher.is_private(source.url)
 
 
-async def _article_html(
+async def _article_page(
     source: FeedSource, entry: FeedEntry, deps: Deps, warnings: list[str], guarded: bool
-) -> tuple[str, str]:
-    """The feed's HTML, or the page's full text when the feed carries only a summary."""
-    feed_html = entry.best_html
-    base = entry.link or source.url
-    if not content.wants_full_text(feed_html, entry.link, source.full_text, source.full_text_min_chars):
-        return feed_html, base
+) -> tuple[bytes | None, str]:
+    """The article page, when the feed carries only a summary and the page can be had."""
+    if not content.wants_full_text(entry.best_html, entry.link, source.full_text, source.full_text_min_chars):
+        return None, ""
     try:
         page, _ = await deps.fetcher.get(entry.link, headers=source.headers, accept=PAGE_ACCEPT, guarded=guarded)
-        extracted = await deps.extractor.extract(page.body, page.url)
-    except (FetchError, ExtractError) as exc:
+    except FetchError as exc:
         warnings.append(f"full text unavailable, kept the feed's text: {exc}")
-        return feed_html, base
-    better = content.better_of(feed_html, extracted)
-    if better is None:
-        warnings.append("the page yielded no more text than the feed; kept the feed's text")
-        return feed_html, base
-    return better, page.url
+        return None, ""
+    return page.body, page.url
 
 
 def _image_src(asset: ImageAsset, relpath: str, settings: Settings) -> str:

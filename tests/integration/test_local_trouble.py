@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,13 +125,19 @@ def test_sigkill_mid_crawl_then_the_next_crawl_archives_everything_exactly_once(
 
     items = []
     for i in range(20):
+        # Summaries only: each article page goes through extraction, so worker processes exist.
         server.route(f"/img{i}.jpg", slow_image)
-        items.append(Item(f"Story {i}", server.url(f"/s{i}"), "<p>t</p>" * 100 + f'<img src="{server.url(f"/img{i}.jpg")}">'))
+        page = (f"<html><body><article><h1>Story {i}</h1>" + f"<p>Paragraph of story {i} with enough words.</p>" * 30
+                + f'<img src="{server.url(f"/img{i}.jpg")}"></article></body></html>')
+        server.route(f"/s{i}", faults.respond(200, page.encode(), "text/html"))
+        items.append(Item(f"Story {i}", server.url(f"/s{i}"), "<p>Teaser…</p>"))
     server.route("/f", faults.respond(200, rss(items), "application/rss+xml"))
     config = write_config(tmp_path, [{"name": "k", "url": server.url("/f")}], http={"per_host": 2})
     command = [sys.executable, "-m", "crawler", "crawl", "--config", str(config)]
     victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert enough.wait(60)
+    helpers = _descendants(victim.pid)
+    assert helpers, "the crawl should have worker processes by now"
     victim.send_signal(signal.SIGKILL)
     assert victim.wait(timeout=30) == -signal.SIGKILL
     gate.set()
@@ -144,7 +151,30 @@ def test_sigkill_mid_crawl_then_the_next_crawl_archives_everything_exactly_once(
     guids = [split_document(p)[0]["guid"] for p in files]
     assert sorted(guids) == sorted(server.url(f"/s{i}") for i in range(20))
     assert all(p.exists() for p in written_before_kill)
-    assert not [p for p in (tmp_path / "archive").rglob(".fa-tmp-*")]
+    assert _still_running(helpers) == set(), "worker processes must not outlive a killed crawl"
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _still_running(pids: set[int], within: float = 10.0) -> set[int]:
+    deadline = time.monotonic() + within
+    while (alive := {p for p in pids if Path(f"/proc/{p}").exists()}) and time.monotonic() < deadline:
+        time.sleep(0.2)  # no event tells us another process is gone; bounded polling
+    return alive
 
 
 SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)

@@ -1,0 +1,77 @@
+"""A process pool for the pipeline's CPU work, sized to the cores and created on first use.
+
+Full-text extraction runs here, so it neither blocks the event loop nor
+competes with it for the GIL. A crawl with nothing to extract never starts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import ParamSpec, TypeVar
+
+from crawler.errors import ExtractError
+
+PARENT_CHECK_SECONDS = 1.0
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _start_worker(parent: int) -> None:
+    # A crawl killed with SIGKILL cannot shut its pool down, and forkserver workers keep each
+    # other's pipes open, so nothing would ever tell them: they watch the crawl themselves.
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
+    # Pay the heavy imports once per worker, before the first article.
+    import crawler.article  # noqa: F401
+    import trafilatura  # noqa: F401
+
+
+def _exit_with(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass
+
+
+class CpuPool:
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers or max(1, os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver: children do not inherit the event loop's threads and locks.
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(
+                self._workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+            )
+        return self._pool
+
+    async def run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`func(*args)` in a worker process; a dead worker is an `ExtractError`, and the pool is renewed."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._ensure_pool(), _call, func, args)
+        except BrokenProcessPool as exc:
+            self._pool = None
+            raise ExtractError(f"a worker process died running {func.__name__}") from exc
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _call(func: Callable[..., T], args: tuple[object, ...]) -> T:
+    return func(*args)
