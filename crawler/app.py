@@ -134,7 +134,7 @@ def _store_exists(url: str) -> bool:
 
 
 def describe_feeds(settings: Settings) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for feed in settings.feeds:
         schedule = f"cron {feed.cron}" if feed.cron else f"every {_human_seconds(feed.interval)}"
         rows.append(

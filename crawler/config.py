@@ -64,7 +64,7 @@ def parse_size(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         size = value
     elif isinstance(value, str) and (m := _SIZE.fullmatch(value.strip())):
-        size = int(float(m.group(1)) * _SIZE_FACTOR[(m.group(2) or "b").lower()])
+        size = int(float(m.group(1)) * _SIZE_FACTOR[str(m.group(2) or "b").lower()])
     else:
         raise ValueError(f"{value!r} is not a size like 20MB")
     if size <= 0:
@@ -166,8 +166,8 @@ class ConfigModel(_Strict):
     image_url_prefix: str | None = None
     iframe_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_IFRAME_HOSTS))
     shutdown_timeout: float = 8.0
-    http: HttpModel = Field(default_factory=HttpModel)
-    defaults: OptionsModel = Field(default_factory=OptionsModel)
+    http: HttpModel = Field(default_factory=lambda: HttpModel())
+    defaults: OptionsModel = Field(default_factory=lambda: OptionsModel())
     feeds: list[FeedModel] = Field(min_length=1)
 
     _rsshub = field_validator("rsshub")(_check_http_url)
@@ -271,13 +271,13 @@ def _join(path: str, key: str | int) -> str:
 def _line_of(root: yaml.Node, loc: tuple[str | int, ...]) -> int:
     """The line of the deepest node along `loc` (a key's own line for unknown keys)."""
     node = root
-    line = root.start_mark.line + 1
+    line: int = root.start_mark.line + 1
     for part in loc:
         if isinstance(node, yaml.MappingNode) and isinstance(part, str):
             match = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
             if match is None:
                 return line
-            line = match[0].start_mark.line + 1
+            line = int(match[0].start_mark.line) + 1
             node = match[1]
             if not isinstance(node, yaml.ScalarNode | yaml.SequenceNode | yaml.MappingNode):
                 return line

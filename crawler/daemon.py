@@ -14,6 +14,7 @@ SIGHUP, or a change of the config file with `--watch`, reloads the config.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -202,7 +203,5 @@ class Daemon:
         if report.next_due is None or name not in self._feeds or self._stop.is_set():
             return
         due = report.next_due + timedelta(seconds=random.uniform(0, jitter_limit(source)))
-        try:
+        with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
             self._scheduler.modify_job(name, next_run_time=due)
-        except JobLookupError:
-            pass  # removed by a reload while it ran

@@ -15,8 +15,8 @@ import email.utils
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -25,7 +25,6 @@ import httpcore
 import httpx
 
 from crawler.config import HttpSettings
-from crawler.guard import BlockedAddress, GuardedTransport, is_private_host
 from crawler.errors import (
     BadContent,
     Blocked,
@@ -37,6 +36,7 @@ from crawler.errors import (
     RedirectError,
     TooLarge,
 )
+from crawler.guard import BlockedAddress, GuardedTransport, is_private_host
 from crawler.models import FetchResult
 
 log = logging.getLogger(__name__)

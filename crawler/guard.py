@@ -18,7 +18,6 @@ from typing import Any
 import httpcore
 import httpx
 
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -117,7 +116,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
                 target=request.url.raw_path,
             ),
             headers=request.headers.raw,
-            content=request.stream,  # type: ignore[arg-type]
+            content=request.stream,
             extensions=request.extensions,
         )
         response = await self._pool.handle_async_request(core_request)

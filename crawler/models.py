@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 
@@ -110,7 +110,7 @@ class ArchivedEntry:
     archived_at: datetime
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     ARCHIVED = "archived"
     SKIPPED = "skipped"
     FAILED = "failed"

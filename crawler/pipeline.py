@@ -20,7 +20,16 @@ from crawler.config import FeedSource, Settings
 from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
 from crawler.fetch import Fetcher, cache_max_age
 from crawler.images import ImageStore
-from crawler.models import ArchivedEntry, EntryOutcome, FeedEntry, FeedReport, FeedState, ImageAsset, Outcome, ParsedFeed
+from crawler.models import (
+    ArchivedEntry,
+    EntryOutcome,
+    FeedEntry,
+    FeedReport,
+    FeedState,
+    ImageAsset,
+    Outcome,
+    ParsedFeed,
+)
 from crawler.parse import parse_feed
 from crawler.schedule import next_state
 from crawler.state import StateStore

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 class FeedPool:
     """`submit(name)` queues a poll; `workers` tasks run `handle(name)` one feed at a time each."""
 
-    def __init__(self, workers: int, handle: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, workers: int, handle: Callable[[str], Coroutine[Any, Any, None]]) -> None:
         self._handle = handle
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._pending: set[str] = set()
@@ -59,9 +60,10 @@ class FeedPool:
             worker.cancel()
         running = list(self._running.values())
         if running:
-            forced = asyncio.create_task(force.wait())
+            forced: asyncio.Future[Any] = asyncio.ensure_future(force.wait())
+            finished: asyncio.Future[Any] = asyncio.gather(*running, return_exceptions=True)
             await asyncio.wait(
-                [asyncio.gather(*running, return_exceptions=True), forced],
+                [finished, forced],
                 timeout=grace,
                 return_when=asyncio.FIRST_COMPLETED,
             )

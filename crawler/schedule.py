@@ -25,8 +25,8 @@ def regular_due(source: FeedSource, now: datetime, report: FeedReport | None = N
     if source.cron:
         from apscheduler.triggers.cron import CronTrigger
 
-        due = CronTrigger.from_crontab(source.cron, timezone=now.tzinfo).get_next_fire_time(None, now)
-        due = due if due is not None else now + timedelta(seconds=source.interval)
+        fire: datetime | None = CronTrigger.from_crontab(source.cron, timezone=now.tzinfo).get_next_fire_time(None, now)
+        due = fire if fire is not None else now + timedelta(seconds=source.interval)
     else:
         due = now + timedelta(seconds=source.interval)
     if report is not None:

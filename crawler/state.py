@@ -232,10 +232,12 @@ def _feed_values(state: FeedState, url: str) -> dict[str, Any]:
 def _insert(engine: AsyncEngine, table: sa.Table) -> Any:
     """INSERT with ON CONFLICT, in the dialect at hand (SQLite and PostgreSQL spell it alike)."""
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def _upsert(engine: AsyncEngine, table: sa.Table, values: dict[str, Any], *, keys: tuple[str, ...]) -> Any:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from pathlib import Path
-
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from pathlib import Path
+from typing import Any, TypeVar
 
 import aiofiles.os
 
@@ -48,7 +47,8 @@ _atomic_write = aiofiles.os.wrap(atomic_write_bytes_sync)
 
 async def run_off_loop(func: Callable[..., T], *args: Any) -> T:
     """Run a short blocking file-system step on aiofiles' thread pool."""
-    return cast(T, await aiofiles.os.wrap(func)(*args))
+    result: T = await aiofiles.os.wrap(func)(*args)
+    return result
 
 
 def remove_stale_temp_files(root: Path) -> int:

@@ -29,8 +29,9 @@ def _start_worker(parent: int) -> None:
     # other's pipes open, so nothing would ever tell them: they watch the crawl themselves.
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
     # Pay the heavy imports once per worker, before the first article.
-    import crawler.article  # noqa: F401
     import trafilatura  # noqa: F401
+
+    import crawler.article  # noqa: F401
 
 
 def _exit_with(parent: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -204,7 +205,8 @@ def test_dead_feed_does_not_stop_the_others_and_sets_exit_status_1(
     httpserver.expect_request("/ok.xml").respond_with_data(
         rss([Item("Alive", httpserver.url_for("/alive"), "<p>ok</p>" * 100)]), content_type="application/rss+xml"
     )
-    httpserver.expect_request("/html").respond_with_data("<html><body>Not a feed</body></html>", content_type="text/html")
+    httpserver.expect_request("/html").respond_with_data("<html><body>Not a feed</body></html>",
+                                                         content_type="text/html")
     feeds = [
         {"name": "dead", "url": f"http://127.0.0.1:{_closed_port()}/feed.xml"},
         {"name": "html-page", "url": httpserver.url_for("/html")},
@@ -220,7 +222,7 @@ def test_dead_feed_does_not_stop_the_others_and_sets_exit_status_1(
     assert "connection failed" in result.out + result.err
     assert "HTML page, not a feed" in result.out + result.err
     status = cli("status", "--config", str(config), "--json")
-    rows = {row["name"]: row for row in __import__("json").loads(status.out)}
+    rows = {row["name"]: row for row in json.loads(status.out)}
     assert rows["dead"]["state"] == "failing" and rows["dead"]["consecutive_failures"] == 1
     assert rows["alive"]["state"] == "ok" and rows["alive"]["entries_archived"] == 1
 

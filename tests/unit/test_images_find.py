@@ -28,7 +28,8 @@ def test_lazy_loading_variants_and_srcset_pick_the_real_image() -> None:
 
 
 def test_rewrite_keeps_the_original_url() -> None:
-    out = rewrite_images('<img src="https://e.com/a.jpg?x=1&amp;y=2">', {"https://e.com/a.jpg?x=1&y=2": "../images/h.jpg"})
+    out = rewrite_images('<img src="https://e.com/a.jpg?x=1&amp;y=2">',
+                         {"https://e.com/a.jpg?x=1&y=2": "../images/h.jpg"})
     assert out == '<img src="../images/h.jpg" data-original-src="https://e.com/a.jpg?x=1&amp;y=2">'
 
 
