@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from crawler.cli import main
+from tests.faults import FaultServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -26,6 +27,14 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    """The fault-injecting server (tests/faults.py), one per test."""
+    fault_server = FaultServer()
+    yield fault_server
+    fault_server.close()
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +14,6 @@ from tests.faults import FaultServer
 
 FAST_HTTP = {"retries": 0, "timeout": "1s", "total_timeout": "3s", "max_body": "2MB"}
 JPEG = b"\xff\xd8\xff\xe0" + b"7" * 500 + b"\xff\xd9"
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    fault_server = FaultServer()
-    yield fault_server
-    fault_server.close()
 
 
 def good_feed(server: FaultServer) -> dict[str, str]:

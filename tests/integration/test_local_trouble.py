@@ -26,13 +26,6 @@ from tests.faults import FaultServer
 JPEG = b"\xff\xd8\xff\xe0" + b"5" * 300 + b"\xff\xd9"
 
 
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    fault_server = FaultServer()
-    yield fault_server
-    fault_server.close()
-
-
 def test_planted_symlinks_are_refused(tmp_path: Path, server: FaultServer, cli) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
