@@ -81,11 +81,17 @@ def crawl_progress(total_feeds: int) -> Iterator[CrawlProgress]:
         yield CrawlProgress(progress, progress.add_task("feeds", total=total_feeds))
 
 
+SUMMARY_ALL_ROWS_UP_TO = 30
+
+
 def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
+    """One row per feed; past `SUMMARY_ALL_ROWS_UP_TO` feeds, only those with news or trouble."""
+    quiet = [r for r in reports if not (r.archived or r.failed or r.status == "failed")]
+    shown = reports if len(reports) <= SUMMARY_ALL_ROWS_UP_TO else [r for r in reports if r not in quiet]
     table = Table(title=f"crawl finished in {seconds:.1f}s", title_justify="left")
     for column in ("feed", "new", "skipped", "failed", "time", "result"):
         table.add_column(column, justify="right" if column in ("new", "skipped", "failed", "time") else "left")
-    for r in reports:
+    for r in shown:
         if r.status == "failed":
             result = f"[red]{r.error}"
         elif r.failed:
@@ -94,6 +100,9 @@ def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
             result = "unchanged (304)" if r.status == "not_modified" else "ok"
         table.add_row(r.name, str(r.archived), str(r.skipped), str(r.failed), f"{r.seconds:.2f}s", result)
     totals = (sum(r.archived for r in reports), sum(r.skipped for r in reports), sum(r.failed for r in reports))
+    if len(shown) < len(reports):
+        table.add_row(f"{len(reports) - len(shown)} more feeds", "0", str(sum(r.skipped for r in quiet)), "0", "",
+                      "nothing new")
     table.add_section()
     failed_feeds = sum(r.status == "failed" for r in reports)
     table.add_row(f"{len(reports)} feeds", *map(str, totals), "", f"{failed_feeds} feeds failed")

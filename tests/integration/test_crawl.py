@@ -241,3 +241,25 @@ def test_crawl_of_one_named_feed(tmp_path: Path, httpserver: HTTPServer, cli) ->
     assert split_document(path)[0]["title"] == "Item b"
     unknown = cli("crawl", "--config", str(config), "--feed", "zzz")
     assert unknown.code == 2 and "no feed named 'zzz'" in unknown.err
+
+
+def test_json_log_lines_for_collectors(tmp_path: Path, httpserver: HTTPServer) -> None:
+    import subprocess
+    import sys
+
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss([Item("Logged", httpserver.url_for("/l"), "<p>x</p>" * 100)]), content_type="application/rss+xml"
+    )
+    config = write_config(tmp_path, [{"name": "logged", "url": httpserver.url_for("/feed.xml")},
+                                     {"name": "broken", "url": f"http://127.0.0.1:{_closed_port()}/"}],
+                          http={"retries": 0})
+
+    result = subprocess.run([sys.executable, "-m", "crawler", "--log-format", "json", "crawl", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    polls = [r["message"] for r in records if r["logger"] == "crawler.pipeline"]
+    assert any(m.startswith("feed=logged status=200 new=1 ") for m in polls)
+    assert any(m.startswith("feed=broken ") and "connection failed" in m for m in polls)
+    assert "Traceback" not in result.stderr

@@ -163,3 +163,17 @@ def test_same_article_in_two_feeds_and_max_items(tmp_path: Path, server: FaultSe
     files = archived_files(tmp_path / "archive")
     assert len([p for p in files if p.parent.name == "A"]) == 1
     assert len([p for p in files if p.parent.name == "B"]) == 50
+
+
+def test_undefined_xml_entities_do_not_lose_the_feed(tmp_path: Path, server: FaultServer, cli) -> None:
+    body = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T&nbsp;&bogus;</title>'
+            b"<item><title>Caf&eacute; &nosuch; news</title><link>" + server.url("/x").encode() +
+            b"</link><description>&lt;p&gt;" + b"Body text. " * 80 + b"&lt;/p&gt;</description></item>"
+            b"</channel></rss>")
+    server.route("/feed", faults.respond(200, body, "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "ent", "url": server.url("/feed")}])
+
+    assert cli("crawl", "--config", str(config)).code == 0
+
+    [path] = archived_files(tmp_path / "archive")
+    assert split_document(path)[0]["title"].startswith("Caf")
