@@ -3,7 +3,8 @@
     CrawlerError
     ├── ConfigError          a user mistake in the YAML config (file, line, key)
     ├── FetchError           anything that kept a URL from being downloaded
-    │   ├── FetchTimeout     connect, read or total time limit
+    │   ├── FetchTimeout     connect or read time limit
+    │   │   └── TotalTimeout the whole request took longer than `total_timeout`
     │   ├── ConnectError     refused, reset, DNS, TLS
     │   ├── HTTPStatusError  a final non-2xx/304 answer
     │   │   └── RateLimited  429/503 with a Retry-After we do not wait for
@@ -53,6 +54,10 @@ class FetchError(CrawlerError):
 
 class FetchTimeout(FetchError):
     """A connect, read or total time limit ran out."""
+
+
+class TotalTimeout(FetchTimeout):
+    """The whole request, body included, took longer than `total_timeout`: not retried."""
 
 
 class ConnectError(FetchError):

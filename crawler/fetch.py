@@ -35,6 +35,7 @@ from crawler.errors import (
     RateLimited,
     RedirectError,
     TooLarge,
+    TotalTimeout,
 )
 from crawler.guard import BlockedAddress, GuardedTransport, is_private_host
 from crawler.models import FetchResult
@@ -260,7 +261,8 @@ class Fetcher:
         while True:
             try:
                 return await self._get_once(url, request_headers, cap, guarded)
-            except RateLimited:
+            except (RateLimited, TotalTimeout):
+                # Told when to come back, or already slow for a whole minute: a retry now won't help.
                 raise
             except (ConnectError, FetchTimeout, HTTPStatusError) as exc:
                 retryable = not isinstance(exc, HTTPStatusError) or exc.status in RETRY_STATUSES
@@ -321,7 +323,7 @@ class Fetcher:
                     finally:
                         await response.aclose()
             except TimeoutError:
-                raise FetchTimeout(url, f"took longer than {self._http.total_timeout:.0f}s in all") from None
+                raise TotalTimeout(url, f"took longer than {self._http.total_timeout:.0f}s in all") from None
         return self._result(url, response, body.data), body.sha256
 
     @staticmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -144,7 +144,6 @@ class FeedReport:
     retry_after: float | None = None
     ttl_seconds: float | None = None
     next_due: datetime | None = None
-    entry_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -54,7 +54,6 @@ class Deps:
     workers: CpuPool
     images: ImageStore
     clock: Callable[[], datetime]
-    on_entry_done: Callable[[], None] = lambda: None
 
 
 async def crawl_feed(source: FeedSource, deps: Deps, state: FeedState | None = None) -> FeedReport:
@@ -115,7 +114,6 @@ async def _archive_new_entries(
             report.archived += 1
         else:
             report.failed += 1
-            report.entry_errors.append(f"{outcome.entry_id}: {outcome.error}")
             log.error("feed=%s entry_id=%s not archived: %s", source.name, outcome.entry_id, outcome.error)
     return [o.archived for o in outcomes if o.archived is not None]
 
@@ -176,8 +174,6 @@ async def archive_entry(
         return EntryOutcome(entry.id, Outcome.ARCHIVED, archived=archived, warnings=tuple(warnings))
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc))
-    finally:
-        deps.on_entry_done()
 
 
 async def _guarded(source: FeedSource, deps: Deps) -> bool:

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from crawler.errors import CrawlerError
+
 log = logging.getLogger(__name__)
 
 
@@ -46,6 +48,8 @@ class FeedPool:
             except asyncio.CancelledError:
                 if not task.done():
                     raise
+            except CrawlerError as exc:  # the state store failing, say: one line, and the daemon goes on
+                log.error("worker=%d feed=%s poll failed: %s", worker, name, exc)
             except Exception:
                 log.exception("worker=%d feed=%s poll crashed", worker, name)
             finally:

@@ -169,3 +169,18 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412400) == 80
     assert parse_retry_after("soon", 0) is None
     assert parse_retry_after(None, 0) is None
+
+
+async def test_a_request_over_the_total_time_limit_is_not_retried() -> None:
+    from tests.faults import FaultServer, trickle
+
+    server = FaultServer()
+    try:
+        url = server.route("/slow", trickle(server, every=0.05))
+        quick = HttpSettings(**{**HTTP.__dict__, "total_timeout": 0.5, "max_body": 2_000_000})
+        async with Clients(quick) as clients:
+            with pytest.raises(FetchTimeout, match="longer than"):
+                await Fetcher(clients, quick, backoff=0.01).get(url)
+        assert server.paths() == ["/slow"]
+    finally:
+        server.close()
