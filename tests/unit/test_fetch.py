@@ -20,7 +20,7 @@ from crawler.errors import (
     RedirectError,
     TooLarge,
 )
-from crawler.fetch import Clients, Fetcher, parse_retry_after, translate_httpx_errors
+from crawler.fetch import Clients, Fetcher, cache_max_age, parse_retry_after, translate_httpx_errors
 
 HTTP = HttpSettings(
     user_agent="feed-archiver-tests", timeout=5, total_timeout=10, max_body=10_000, max_redirects=3,
@@ -184,3 +184,12 @@ async def test_a_request_over_the_total_time_limit_is_not_retried() -> None:
         assert server.paths() == ["/slow"]
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("max-age=600", 600.0), ("public, max-age=60, must-revalidate", 60.0), ("no-cache", None), ("", None),
+     ("max-age=soon", None)],
+)
+def test_cache_control_max_age(header: str, seconds: float | None) -> None:
+    assert cache_max_age({"cache-control": header} if header else {}) == seconds

@@ -64,3 +64,9 @@ def test_looks_truncated_and_better_of() -> None:
     assert better_of("<p>a</p>", "<p>a b c</p>") == "<p>a b c</p>"
     assert better_of("<p>a b c</p>", "<p>a</p>") is None
     assert better_of("<p>a</p>", None) is None
+
+
+def test_cron_feeds_are_due_at_their_next_cron_time() -> None:
+    cron = FeedSource(name="c", url="http://x/", cron="0 * * * *")
+    ok = FeedReport("c", "http://x/", http_status=200)
+    assert next_state(cron, FeedState("c"), ok, NOW.replace(minute=10)).next_due == NOW.replace(hour=1)
