@@ -30,7 +30,8 @@ def wants_full_text(feed_html: str, link: str, mode: FullTextMode, min_chars: in
         return False
     if mode == "always":
         return True
-    return text_length(feed_html) < min_chars or looks_truncated(feed_html)
+    text = html_to_text(feed_html)
+    return len("".join(text.split())) < min_chars or bool(_TRUNCATED.search(text[-80:]))
 
 
 def better_of(feed_html: str, page_html: str | None) -> str | None:
