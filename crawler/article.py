@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from crawler import content
 from crawler.extract import extract_main_html
-from crawler.images import find_images, rewrite_images
+from crawler.imagerefs import find_images, rewrite_images
 from crawler.sanitize import Sanitizer, escape_braces
 
 _FIRST_IMG_SRC = re.compile(r"<img\b[^>]*?\ssrc=\"([^\"]*)\"")

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from crawler.errors import BadContent
-from crawler.images import find_images, rewrite_images, sniff_image
+from crawler.imagerefs import find_images, rewrite_images
+from crawler.images import sniff_image
 
 BASE = "https://news.example/2024/story.html"
 
