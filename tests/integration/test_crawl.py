@@ -263,3 +263,25 @@ def test_json_log_lines_for_collectors(tmp_path: Path, httpserver: HTTPServer) -
     assert any(m.startswith("feed=logged status=200 new=1 ") for m in polls)
     assert any(m.startswith("feed=broken ") and "connection failed" in m for m in polls)
     assert "Traceback" not in result.stderr
+
+
+def test_image_url_prefix_and_per_feed_headers(tmp_path: Path, httpserver: HTTPServer, cli) -> None:
+    jpeg = b"\xff\xd8\xff\xe0" + b"9" * 100 + b"\xff\xd9"
+    httpserver.expect_request("/pic.jpg").respond_with_data(jpeg, content_type="image/jpeg")
+    body = "<p>text</p>" * 100 + f'<img src="{httpserver.url_for("/pic.jpg")}">'
+    httpserver.expect_request("/feed.xml", headers={"X-Token": "s3cret"}).respond_with_data(
+        rss([Item("Prefixed", httpserver.url_for("/p"), body)]), content_type="application/rss+xml"
+    )
+    config = write_config(
+        tmp_path, [{"name": "p", "url": httpserver.url_for("/feed.xml"), "headers": {"X-Token": "s3cret"},
+                    "categories": ["A", "B"]}],
+        image_url_prefix="/images/",
+    )
+
+    assert cli("crawl", "--config", str(config)).code == 0
+
+    [path] = archived_files(tmp_path / "archive")
+    front, body_out = split_document(path)
+    assert front["headimg"].startswith("/images/") and front["headimg"].endswith(".jpg")
+    assert (tmp_path / "archive" / front["headimg"].lstrip("/")).read_bytes() == jpeg
+    assert f'src="{front["headimg"]}"' in body_out
