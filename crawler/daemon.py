@@ -75,6 +75,7 @@ class Daemon:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._deps: Deps | None = None
         self._pool: FeedPool | None = None
+        self._states: dict[str, FeedState] = {}
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
@@ -85,7 +86,7 @@ class Daemon:
             async with open_deps(self._settings) as deps:
                 self._deps = deps
                 self._pool = FeedPool(max(4, self._settings.http.concurrency), self._poll)
-                states = await deps.store.all_feed_states()
+                states = self._states = await deps.store.all_feed_states()
                 now = utc_now()
                 for source in self._feeds.values():
                     self._add_job(source, states.get(source.name), now)
@@ -145,7 +146,7 @@ class Daemon:
         changed = {n for n in new.keys() & self._feeds.keys() if new[n] != self._feeds[n]}
         for name in removed:
             self._scheduler.remove_job(name)
-        states = await self._deps.store.all_feed_states() if added else {}
+        states = self._states
         now = utc_now()
         for name in added:
             self._add_job(new[name], states.get(name), now)
@@ -199,9 +200,14 @@ class Daemon:
         source = self._feeds.get(name)
         if source is None or self._deps is None:
             return
-        report = await crawl_feed(source, self._deps)
-        if report.next_due is None or name not in self._feeds or self._stop.is_set():
+        # The daemon is the archive's only writer (the lock sees to it), so the state it saved last
+        # time is the state in the store: no need to read it back before every poll.
+        report = await crawl_feed(source, self._deps, self._states.get(name))
+        if report.state is None:
             return
-        due = report.next_due + timedelta(seconds=random.uniform(0, jitter_limit(source)))
+        self._states[name] = report.state
+        if report.state.next_due is None or name not in self._feeds or self._stop.is_set():
+            return
+        due = report.state.next_due + timedelta(seconds=random.uniform(0, jitter_limit(source)))
         with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
             self._scheduler.modify_job(name, next_run_time=due)

@@ -143,7 +143,7 @@ class FeedReport:
     seconds: float = 0.0
     retry_after: float | None = None
     ttl_seconds: float | None = None
-    next_due: datetime | None = None
+    state: FeedState | None = None  # the feed's state after this poll, as saved
 
     @property
     def ok(self) -> bool:

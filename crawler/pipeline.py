@@ -93,7 +93,7 @@ async def crawl_feed(source: FeedSource, deps: Deps, state: FeedState | None = N
     # One transaction per poll. A kill before it loses no file: the next crawl finds each entry's
     # file at its deterministic path and records it instead of writing it again.
     await deps.store.save_poll(new_state, source.url, archived, deps.images.take_unrecorded())
-    report.next_due = new_state.next_due
+    report.state = new_state
     report.seconds = time.monotonic() - started
     _log_report(report)
     return report
