@@ -24,7 +24,7 @@ from crawler.workers import CpuPool
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILURES, EXIT_CONFIG, EXIT_STARTUP = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURES, EXIT_STARTUP = 0, 1, 3  # 2, a config error, is cli.py's
 
 
 def utc_now() -> datetime:

@@ -20,8 +20,9 @@ def text_length(html: str) -> int:
     return len("".join(html_to_text(html).split()))
 
 
-def looks_truncated(html: str) -> bool:
-    return bool(_TRUNCATED.search(html_to_text(html)[-80:]))
+def looks_truncated(text: str) -> bool:
+    """Plain text that ends the way teasers do: an ellipsis, "read more", 阅读全文."""
+    return bool(_TRUNCATED.search(text[-80:]))
 
 
 def wants_full_text(feed_html: str, link: str, mode: FullTextMode, min_chars: int) -> bool:
@@ -31,7 +32,7 @@ def wants_full_text(feed_html: str, link: str, mode: FullTextMode, min_chars: in
     if mode == "always":
         return True
     text = html_to_text(feed_html)
-    return len("".join(text.split())) < min_chars or bool(_TRUNCATED.search(text[-80:]))
+    return len("".join(text.split())) < min_chars or looks_truncated(text)
 
 
 def better_of(feed_html: str, page_html: str | None) -> str | None:

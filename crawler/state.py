@@ -197,8 +197,6 @@ class StateStore:
     async def all_feed_states(self) -> dict[str, FeedState]:
         return {row.name: _feed_state(row) for row in await self._run(sa.select(feeds))}
 
-    async def save_feed_state(self, state: FeedState, url: str) -> None:
-        await self.save_poll(state, url)
 
 def _feed_state(row: Any) -> FeedState:
     return FeedState(

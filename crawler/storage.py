@@ -37,14 +37,6 @@ def atomic_write_bytes_sync(path: Path, data: bytes) -> None:
         raise
 
 
-async def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """`atomic_write_bytes_sync` on aiofiles' thread pool: one hop per file, not one per call."""
-    await _atomic_write(path, data)
-
-
-_atomic_write = aiofiles.os.wrap(atomic_write_bytes_sync)
-
-
 async def run_off_loop(func: Callable[..., T], *args: Any) -> T:
     """Run a short blocking file-system step on aiofiles' thread pool."""
     result: T = await aiofiles.os.wrap(func)(*args)

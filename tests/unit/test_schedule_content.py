@@ -60,7 +60,7 @@ def test_wants_full_text(html: str, mode: str, expected: bool) -> None:
 
 
 def test_looks_truncated_and_better_of() -> None:
-    assert looks_truncated("<p>and then...</p>") and not looks_truncated("<p>The end.</p>")
+    assert looks_truncated("and then...") and not looks_truncated("The end.")
     assert better_of("<p>a</p>", "<p>a b c</p>") == "<p>a b c</p>"
     assert better_of("<p>a b c</p>", "<p>a</p>") is None
     assert better_of("<p>a</p>", None) is None
