@@ -128,11 +128,13 @@ def _ttl(value: Any) -> float | None:
 
 
 def _unique(entries: list[FeedEntry]) -> tuple[FeedEntry, ...]:
+    """The first entry of each id, and of each link + title: two guids for one article are one article."""
     seen: set[str] = set()
     kept = []
     for entry in entries:
-        if entry.id not in seen:
-            seen.add(entry.id)
+        keys = {entry.id, entry.fingerprint or entry.id}
+        if not keys & seen:
+            seen |= keys
             kept.append(entry)
     return tuple(kept)
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import posixpath
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -102,11 +102,12 @@ async def crawl_feed(source: FeedSource, deps: Deps, state: FeedState | None = N
 async def _archive_new_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
 ) -> list[ArchivedEntry]:
-    entries = _unique_fingerprints(parsed.entries)[: source.max_items]
+    entries = parsed.entries[: source.max_items]
     seen = await deps.store.seen_entries(source.name, [(e.id, e.fingerprint) for e in entries])
     fresh = [e for e in entries if e.id not in seen]
     report.skipped = len(entries) - len(fresh)
-    outcomes = await asyncio.gather(*(archive_entry(source, parsed, e, deps, now) for e in fresh))
+    guarded = await _guarded(source, deps)
+    outcomes = await asyncio.gather(*(archive_entry(source, parsed, e, deps, now, guarded) for e in fresh))
     for outcome in outcomes:
         for warning in outcome.warnings:
             log.warning("feed=%s entry_id=%s %s", source.name, outcome.entry_id, warning)
@@ -118,27 +119,13 @@ async def _archive_new_entries(
     return [o.archived for o in outcomes if o.archived is not None]
 
 
-def _unique_fingerprints(entries: Sequence[FeedEntry]) -> list[FeedEntry]:
-    """One entry per link + title within a poll: two guids for one article are one article."""
-    seen: set[str] = set()
-    kept = []
-    for entry in entries:
-        fingerprint = entry.fingerprint
-        if fingerprint is not None and fingerprint in seen:
-            continue
-        if fingerprint is not None:
-            seen.add(fingerprint)
-        kept.append(entry)
-    return kept
-
-
 async def archive_entry(
-    source: FeedSource, feed: ParsedFeed, entry: FeedEntry, deps: Deps, now: datetime
+    source: FeedSource, feed: ParsedFeed, entry: FeedEntry, deps: Deps, now: datetime, guarded: bool
 ) -> EntryOutcome:
-    """Archive one new entry; failures come back as an outcome, not an exception."""
+    """Archive one new entry; failures come back as an outcome, not an exception. `guarded`: its
+    pages and images must stay off private addresses."""
     try:
         warnings: list[str] = []
-        guarded = await _guarded(source, deps)
         page, page_url = await _article_page(source, entry, deps, warnings, guarded)
         feed_base = entry.link or source.url
         if page is None:
