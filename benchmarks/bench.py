@@ -67,7 +67,11 @@ def _cpu_and_rss(pid: int) -> tuple[float, float]:
 def timed(command: list[str], cwd: Path) -> Sample:
     """Wall time, CPU of every process in the tree (sampled at 20 Hz), and the largest peak RSS."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # PYTHONPATH makes `-m crawler` this checkout's code, installed or not.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
+    log = cwd / "last-run.log"  # a file, not a pipe: a chatty run must not block on a full pipe
+    with log.open("wb") as err:
+        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env=env)
     seen: dict[int, tuple[float, float]] = {}
     while proc.poll() is None:
         for pid in _tree(proc.pid):
@@ -77,6 +81,10 @@ def timed(command: list[str], cwd: Path) -> Sample:
                 seen[pid] = (max(old[0], cpu), max(old[1], rss))
         time.sleep(0.05)
     wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        # A benchmark of a failing run measures nothing: say so instead of printing a fast row.
+        tail = log.read_bytes().decode(errors="replace")[-2000:]
+        raise SystemExit(f"{' '.join(command)} exited with {proc.returncode}:\n{tail}")
     main_cpu = _children_cpu()  # the main process, reaped by poll()
     cpu_workers = sum(c for pid, (c, _) in seen.items() if pid != proc.pid)
     peak = max([rss for _, rss in seen.values()], default=0.0)

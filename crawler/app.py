@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -15,7 +16,8 @@ from crawler.config import FeedSource, Settings, ensure_archive_dir
 from crawler.console import crawl_progress, print_summary
 from crawler.errors import StateError
 from crawler.fetch import Clients, Fetcher
-from crawler.images import ImageStore
+from crawler.image_store import ImageStore
+from crawler.image_worker import ImageWorkers
 from crawler.lock import ArchiveLocked, archive_lock
 from crawler.models import FeedReport, FeedState
 from crawler.pipeline import Deps, crawl_feed
@@ -36,6 +38,9 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
     """The clients, store, worker processes and image store one process shares, closed in reverse order."""
     store = await StateStore.open(settings.state_url)
     workers = CpuPool()
+    image_workers = ImageWorkers(
+        settings.http, settings.archive_dir / "images", max_body=settings.http.max_body, processes=os.cpu_count() or 1
+    )
     try:
         async with Clients(settings.http) as clients:
             fetcher = Fetcher(clients, settings.http)
@@ -44,10 +49,11 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
                 fetcher=fetcher,
                 store=store,
                 workers=workers,
-                images=ImageStore(fetcher, settings.archive_dir, store, max_body=settings.http.max_body),
+                images=ImageStore(fetcher, image_workers, store),
                 clock=clock,
             )
     finally:
+        await image_workers.close()
         await asyncio.to_thread(workers.close)
         await store.close()
 
@@ -55,7 +61,7 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
 async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Callable[[], None]) -> list[FeedReport]:
     # Feeds run side by side; the fetcher's global and per-host limits bound the real concurrency,
     # this only keeps the number of parsed feeds held in memory at once in check.
-    gate = asyncio.Semaphore(max(8, deps.settings.http.concurrency))
+    gate = asyncio.Semaphore(max(30, deps.settings.http.concurrency))
     states = await deps.store.all_feed_states()
 
     async def one(source: FeedSource) -> FeedReport:

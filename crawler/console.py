@@ -86,8 +86,11 @@ SUMMARY_ALL_ROWS_UP_TO = 30
 
 def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
     """One row per feed; past `SUMMARY_ALL_ROWS_UP_TO` feeds, only those with news or trouble."""
-    quiet = [r for r in reports if not (r.archived or r.failed or r.status == "failed")]
-    shown = reports if len(reports) <= SUMMARY_ALL_ROWS_UP_TO else [r for r in reports if r not in quiet]
+    def eventful(r: FeedReport) -> bool:
+        return bool(r.archived or r.failed or r.status == "failed")
+
+    shown = reports if len(reports) <= SUMMARY_ALL_ROWS_UP_TO else [r for r in reports if eventful(r)]
+    quiet = [r for r in reports if not eventful(r)]
     table = Table(title=f"crawl finished in {seconds:.1f}s", title_justify="left")
     for column in ("feed", "new", "skipped", "failed", "time", "result"):
         table.add_column(column, justify="right" if column in ("new", "skipped", "failed", "time") else "left")

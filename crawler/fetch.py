@@ -39,6 +39,7 @@ from crawler.errors import (
 )
 from crawler.guard import BlockedAddress, GuardedTransport, is_private_host
 from crawler.models import FetchResult
+from crawler.slots import Priority, PrioritySemaphore
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,17 @@ async def _read_capped(response: httpx.Response, url: str, max_body: int) -> Bod
     return Body(b"".join(chunks), digest.hexdigest())
 
 
+async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
+    """Read a body nobody wants (a 304's, a redirect's) so that the connection goes back to the
+    pool: closing a response mid-body closes its connection. A re-poll of unchanged feeds
+    otherwise opens a new connection for every feed."""
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > limit:  # not worth it; let the connection go
+            return
+
+
 class Fetcher:
     """GETs with limits, retries and conditional requests.
 
@@ -213,8 +225,8 @@ class Fetcher:
         self._http = http
         self._backoff = backoff
         self._sleep = sleep
-        self._global = asyncio.Semaphore(http.concurrency)
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._global = PrioritySemaphore(http.concurrency)
+        self._hosts: dict[str, PrioritySemaphore] = {}
 
     async def is_private(self, url: str) -> bool:
         """Whether `url`'s host resolves to a private or local address (cached per host)."""
@@ -224,11 +236,19 @@ class Fetcher:
             self._private_hosts[host] = await is_private_host(host, parts.port or 80)
         return self._private_hosts[host]
 
-    def _host_limit(self, url: str) -> asyncio.Semaphore:
+    @asynccontextmanager
+    async def slot(self, url: str, priority: Priority) -> AsyncIterator[None]:
+        """Hold one of `url`'s per-host request slots and one global slot: around each request,
+        and around one that another process (the image worker) makes on this fetcher's behalf."""
+        # Host first: a global slot is then only held by a request that is ready to go.
+        async with self._host_limit(url).hold(priority), self._global.hold(priority):
+            yield
+
+    def _host_limit(self, url: str) -> PrioritySemaphore:
         parts = urlsplit(url)
         key = f"{parts.hostname}:{parts.port}"
         if key not in self._hosts:
-            self._hosts[key] = asyncio.Semaphore(self._http.per_host)
+            self._hosts[key] = PrioritySemaphore(self._http.per_host)
         return self._hosts[key]
 
     async def get(
@@ -278,21 +298,22 @@ class Fetcher:
     ) -> tuple[FetchResult, str]:
         seen = {url}
         current = url
-        async with self._global:
-            for _hop in range(self._http.max_redirects + 1):
-                scheme = urlsplit(current).scheme
-                if scheme not in ("http", "https"):
-                    raise RedirectError(url, f"redirect to a non-HTTP URL {current!r}")
-                async with self._host_limit(current), self._clients.use(current, guarded) as client:
-                    result = await self._send(client, current, headers, max_body)
-                if isinstance(result, str):
-                    target = urljoin(current, result)
-                    if target in seen:
-                        raise RedirectError(url, f"redirect loop at {target}")
-                    seen.add(target)
-                    current = target
-                    continue
-                return result
+        for _hop in range(self._http.max_redirects + 1):
+            scheme = urlsplit(current).scheme
+            if scheme not in ("http", "https"):
+                raise RedirectError(url, f"redirect to a non-HTTP URL {current!r}")
+            # Slots are taken per hop: holding the global one while waiting for another host's
+            # could deadlock against requests that hold that host and wait for a global one.
+            async with self.slot(current, Priority.URGENT), self._clients.use(current, guarded) as client:
+                result = await self._send(client, current, headers, max_body)
+            if isinstance(result, str):
+                target = urljoin(current, result)
+                if target in seen:
+                    raise RedirectError(url, f"redirect loop at {target}")
+                seen.add(target)
+                current = target
+                continue
+            return result
         raise RedirectError(url, f"more than {self._http.max_redirects} redirects")
 
     async def _send(
@@ -311,8 +332,10 @@ class Fetcher:
                     try:
                         status = response.status_code
                         if status in REDIRECT_STATUSES and "location" in response.headers:
+                            await _drain(response)
                             return response.headers["location"]
                         if status == 304:
+                            await _drain(response)
                             return self._result(url, response, b""), ""
                         if not 200 <= status < 300:
                             retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())

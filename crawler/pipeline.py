@@ -19,7 +19,7 @@ from crawler import archive, article, content
 from crawler.config import FeedSource, Settings
 from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
 from crawler.fetch import Fetcher, cache_max_age
-from crawler.images import ImageStore
+from crawler.image_store import ImageStore
 from crawler.models import (
     ArchivedEntry,
     EntryOutcome,

@@ -1,0 +1,201 @@
+"""The image worker: a child process that downloads, checks, hashes and stores images.
+
+An image costs about a millisecond of CPU in httpx, hashing and file writes,
+and a crawl fetches thousands of them. On the crawl's own event loop that work
+queues behind feed parsing, clean-up and writing, one core busy and the other
+idle; in a process of its own it runs on the second core (measured: the crawl's
+process was at 100% CPU for the whole cold crawl, with images half its work).
+The crawl keeps the decisions (which URLs, each once, under its global and
+per-host limits); the worker fetches, checks and stores what it is sent.
+
+The protocol is JSON lines over the worker's stdin and stdout: requests
+`{"id", "url", "referer", "guarded"}`, answers `{"id", "asset": {...}}` or
+`{"id", "error": "..."}` in any order. The worker exits when its stdin closes,
+which is also how it learns that the crawl died, even by SIGKILL; it ignores
+SIGINT and SIGTERM, which a terminal or systemd sends to the whole group, so
+that a stopping crawl can still finish the images it waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import crawler
+from crawler.config import HttpSettings
+from crawler.errors import CrawlerError
+from crawler.fetch import Clients, Fetcher
+from crawler.images import download_image
+from crawler.models import ImageAsset
+
+log = logging.getLogger(__name__)
+
+CLOSE_WAIT_SECONDS = 10.0
+_LINE_LIMIT = 1 << 20  # a URL is at most a few KB; a megabyte means the stream is broken
+
+
+@dataclasses.dataclass
+class _Child:
+    process: asyncio.subprocess.Process
+    waiting: dict[int, asyncio.Future[ImageAsset]] = dataclasses.field(default_factory=dict)
+    alive: bool = True
+    reader: asyncio.Task[None] | None = None
+
+
+class ImageWorkers:
+    """The crawl's side: `processes` workers, each started on first use (a crawl with no new image
+    starts none), each request sent to the least busy one; a worker that dies is restarted, and
+    what it was doing fails as a download would.
+
+    >>> workers = ImageWorkers(settings.http, archive_dir / "images", max_body=settings.http.max_body)
+    >>> asset = await workers.download(url, referer=page_url, guarded=True)
+    >>> await workers.close()
+    """
+
+    def __init__(self, http: HttpSettings, images_dir: Path, *, max_body: int, processes: int = 1) -> None:
+        self._config = json.dumps(
+            {"http": dataclasses.asdict(http), "images_dir": str(images_dir), "max_body": max_body}
+        )
+        self._children: list[_Child | None] = [None] * max(1, processes)
+        self._starting = asyncio.Lock()
+        self._ids = itertools.count()
+
+    async def download(self, url: str, *, referer: str, guarded: bool) -> ImageAsset:
+        """The stored image; raises `CrawlerError` with the reason when it could not be had."""
+        child = await self._least_busy()
+        request_id = next(self._ids)
+        future: asyncio.Future[ImageAsset] = asyncio.get_running_loop().create_future()
+        child.waiting[request_id] = future
+        try:
+            stdin = child.process.stdin
+            assert stdin is not None
+            request = {"id": request_id, "url": url, "referer": referer, "guarded": guarded}
+            stdin.write(json.dumps(request).encode() + b"\n")
+            return await future
+        finally:
+            child.waiting.pop(request_id, None)
+
+    async def _least_busy(self) -> _Child:
+        def load(index: int) -> int:
+            child = self._children[index]
+            return len(child.waiting) if child is not None and child.alive else 0
+
+        index = min(range(len(self._children)), key=load)
+        child = self._children[index]
+        if child is not None and child.alive:
+            return child
+        async with self._starting:
+            child = self._children[index]
+            if child is None or not child.alive:
+                child = self._children[index] = await self._spawn()
+            return child
+
+    async def _spawn(self) -> _Child:
+        # The package's own folder first, so that the worker runs this very code, installed or not.
+        root = str(Path(crawler.__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crawler.image_worker", self._config,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=_LINE_LIMIT,
+        )
+        child = _Child(process)
+        child.reader = asyncio.create_task(self._read_answers(child))
+        return child
+
+    async def _read_answers(self, child: _Child) -> None:
+        stdout = child.process.stdout
+        assert stdout is not None
+        try:
+            while line := await stdout.readline():
+                answer = json.loads(line)
+                future = child.waiting.get(answer["id"])
+                if future is None or future.done():
+                    continue
+                if "asset" in answer:
+                    future.set_result(ImageAsset(**answer["asset"]))
+                else:
+                    future.set_exception(CrawlerError(answer["error"]))
+        except (ValueError, KeyError, TypeError) as exc:  # a garbled line: the stream can't be trusted
+            log.error("image worker sent something unreadable (%s); restarting it", exc)
+            child.process.kill()
+        finally:
+            child.alive = False
+            code = await child.process.wait()
+            for future in child.waiting.values():
+                if not future.done():
+                    future.set_exception(CrawlerError(f"the image worker process exited (code {code})"))
+
+    async def close(self) -> None:
+        """Let the workers finish and exit (each stops when its stdin closes); kill any that won't."""
+        children, self._children = self._children, [None] * len(self._children)
+        await asyncio.gather(*(self._close(child) for child in children if child is not None))
+
+    @staticmethod
+    async def _close(child: _Child) -> None:
+        assert child.process.stdin is not None
+        child.process.stdin.close()
+        try:
+            await asyncio.wait_for(child.process.wait(), CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            child.process.kill()
+        if child.reader is not None:
+            await child.reader
+
+
+# -- the worker process ------------------------------------------------------------------------
+
+
+async def _serve(http: HttpSettings, images_dir: Path, max_body: int) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, sys.stdout)
+    running: set[asyncio.Task[None]] = set()
+
+    async def answer(request: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"id": request["id"]}
+        try:
+            asset = await download_image(
+                fetcher, images_dir, request["url"], referer=request["referer"], guarded=request["guarded"],
+                max_body=max_body,
+            )
+            reply["asset"] = dataclasses.asdict(asset)
+        except (CrawlerError, OSError) as exc:
+            reply["error"] = str(exc)
+        except Exception as exc:  # a bug costs one image, not the worker and every image after it
+            log.exception("image worker: %s", request.get("url"))
+            reply["error"] = f"internal error: {exc!r}"
+        out.write(json.dumps(reply).encode() + b"\n")
+
+    async with Clients(http) as clients:
+        fetcher = Fetcher(clients, http)
+        while line := await reader.readline():
+            task = asyncio.create_task(answer(json.loads(line)))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        # stdin closed: the crawl is done with us (then nothing is running) or gone (then nobody
+        # waits for the answers). A file being written still completes or is removed whole.
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+    out.close()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    config = json.loads(sys.argv[1])
+    asyncio.run(_serve(HttpSettings(**config["http"]), Path(config["images_dir"]), config["max_body"]))
+
+
+if __name__ == "__main__":
+    main()
