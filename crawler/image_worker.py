@@ -8,12 +8,13 @@ process was at 100% CPU for the whole cold crawl, with images half its work).
 The crawl keeps the decisions (which URLs, each once, under its global and
 per-host limits); the worker fetches, checks and stores what it is sent.
 
-The protocol is JSON lines over the worker's stdin and stdout: requests
+Workers are forked from the forkserver of `workers`, which has their modules
+imported already. The protocol is JSON lines over two pipes: requests
 `{"id", "url", "referer", "guarded"}`, answers `{"id", "asset": {...}}` or
-`{"id", "error": "..."}` in any order. The worker exits when its stdin closes,
-which is also how it learns that the crawl died, even by SIGKILL; it ignores
-SIGINT and SIGTERM, which a terminal or systemd sends to the whole group, so
-that a stopping crawl can still finish the images it waits for.
+`{"id", "error": "..."}` in any order. A worker exits when its request pipe
+closes, which is also how it learns that the crawl died, even by SIGKILL. It
+ignores SIGINT, which a terminal sends to the whole group, so that a crawl
+stopping on Ctrl-C can still finish the images it waits for.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ import json
 import logging
 import os
 import signal
-import sys
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import crawler
 from crawler.config import HttpSettings
 from crawler.errors import CrawlerError
 from crawler.fetch import Clients, Fetcher
 from crawler.images import download_image
 from crawler.models import ImageAsset
+from crawler.workers import forkserver_context
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,9 @@ _LINE_LIMIT = 1 << 20  # a URL is at most a few KB; a megabyte means the stream 
 
 @dataclasses.dataclass
 class _Child:
-    process: asyncio.subprocess.Process
+    process: BaseProcess
+    requests: asyncio.WriteTransport
+    answers: asyncio.StreamReader
     waiting: dict[int, asyncio.Future[ImageAsset]] = dataclasses.field(default_factory=dict)
     alive: bool = True
     reader: asyncio.Task[None] | None = None
@@ -75,10 +79,8 @@ class ImageWorkers:
         future: asyncio.Future[ImageAsset] = asyncio.get_running_loop().create_future()
         child.waiting[request_id] = future
         try:
-            stdin = child.process.stdin
-            assert stdin is not None
             request = {"id": request_id, "url": url, "referer": referer, "guarded": guarded}
-            stdin.write(json.dumps(request).encode() + b"\n")
+            child.requests.write(json.dumps(request).encode() + b"\n")
             return await future
         finally:
             child.waiting.pop(request_id, None)
@@ -99,22 +101,27 @@ class ImageWorkers:
             return child
 
     async def _spawn(self) -> _Child:
-        # The package's own folder first, so that the worker runs this very code, installed or not.
-        root = str(Path(crawler.__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "crawler.image_worker", self._config,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=_LINE_LIMIT,
+        context = forkserver_context()
+        requests_out, requests_in = context.Pipe(duplex=False)
+        answers_out, answers_in = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_worker_main, args=(requests_out, answers_in, self._config), name="image-worker", daemon=True
         )
-        child = _Child(process)
+        # The first start waits for the forkserver to import the workers' modules: not on the loop.
+        await asyncio.to_thread(process.start)
+        requests_out.close()
+        answers_in.close()
+        loop = asyncio.get_running_loop()
+        answers = asyncio.StreamReader(limit=_LINE_LIMIT)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(answers), _pipe_file(answers_out, "rb"))
+        requests, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, _pipe_file(requests_in, "wb"))
+        child = _Child(process, requests, answers)
         child.reader = asyncio.create_task(self._read_answers(child))
         return child
 
     async def _read_answers(self, child: _Child) -> None:
-        stdout = child.process.stdout
-        assert stdout is not None
         try:
-            while line := await stdout.readline():
+            while line := await child.answers.readline():
                 answer = json.loads(line)
                 future = child.waiting.get(answer["id"])
                 if future is None or future.done():
@@ -128,10 +135,13 @@ class ImageWorkers:
             child.process.kill()
         finally:
             child.alive = False
-            code = await child.process.wait()
+            child.requests.close()
+            await asyncio.to_thread(child.process.join)
             for future in child.waiting.values():
                 if not future.done():
-                    future.set_exception(CrawlerError(f"the image worker process exited (code {code})"))
+                    future.set_exception(
+                        CrawlerError(f"the image worker process exited (code {child.process.exitcode})")
+                    )
 
     async def close(self) -> None:
         """Let the workers finish and exit (each stops when its stdin closes); kill any that won't."""
@@ -140,24 +150,24 @@ class ImageWorkers:
 
     @staticmethod
     async def _close(child: _Child) -> None:
-        assert child.process.stdin is not None
-        child.process.stdin.close()
+        child.requests.close()
+        if child.reader is None:
+            return
         try:
-            await asyncio.wait_for(child.process.wait(), CLOSE_WAIT_SECONDS)
+            await asyncio.wait_for(asyncio.shield(child.reader), CLOSE_WAIT_SECONDS)
         except TimeoutError:
             child.process.kill()
-        if child.reader is not None:
             await child.reader
 
 
 # -- the worker process ------------------------------------------------------------------------
 
 
-async def _serve(http: HttpSettings, images_dir: Path, max_body: int) -> None:
+async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: IO[bytes], answers: IO[bytes]) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_LINE_LIMIT)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, sys.stdout)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), requests)
+    out, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, answers)
     running: set[asyncio.Task[None]] = set()
 
     async def answer(request: dict[str, Any]) -> None:
@@ -181,21 +191,26 @@ async def _serve(http: HttpSettings, images_dir: Path, max_body: int) -> None:
             task = asyncio.create_task(answer(json.loads(line)))
             running.add(task)
             task.add_done_callback(running.discard)
-        # stdin closed: the crawl is done with us (then nothing is running) or gone (then nobody
-        # waits for the answers). A file being written still completes or is removed whole.
+        # The request pipe closed: the crawl is done with us (then nothing is running) or gone
+        # (then nobody waits for the answers). A file being written still completes or is removed whole.
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
     out.close()
 
 
-def main() -> None:
+def _worker_main(requests: Connection, answers: Connection, config_json: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    config = json.loads(sys.argv[1])
-    asyncio.run(_serve(HttpSettings(**config["http"]), Path(config["images_dir"]), config["max_body"]))
+    config = json.loads(config_json)
+    asyncio.run(
+        _serve(HttpSettings(**config["http"]), Path(config["images_dir"]), config["max_body"],
+               _pipe_file(requests, "rb"), _pipe_file(answers, "wb"))
+    )
 
 
-if __name__ == "__main__":
-    main()
+def _pipe_file(connection: Connection, mode: str) -> IO[bytes]:
+    """The connection's pipe as an unbuffered file for asyncio (which needs only its fileno);
+    the JSON lines on it are ours, not multiprocessing's framing."""
+    fd = os.dup(connection.fileno())
+    connection.close()
+    return os.fdopen(fd, mode, buffering=0)

@@ -2,6 +2,11 @@
 
 Full-text extraction runs here, so it neither blocks the event loop nor
 competes with it for the GIL. A crawl with nothing to extract never starts it.
+
+Worker processes (these and the image workers) are forked from one forkserver
+that has imported their modules already: a worker starts in milliseconds
+instead of paying half a second of imports each (measured: four workers spent
+2 CPU seconds importing, a tenth of a cold crawl).
 """
 
 from __future__ import annotations
@@ -24,14 +29,21 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+_PRELOAD = ["trafilatura", "crawler.article", "crawler.image_worker"]
+
+
+def forkserver_context() -> multiprocessing.context.ForkServerContext:
+    """The context every worker process is made in. forkserver, not fork: children do not
+    inherit the event loop's threads and locks."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # only read when the forkserver starts
+    return context
+
+
 def _start_worker(parent: int) -> None:
     # A crawl killed with SIGKILL cannot shut its pool down, and forkserver workers keep each
     # other's pipes open, so nothing would ever tell them: they watch the crawl themselves.
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
-    # Pay the heavy imports once per worker, before the first article.
-    import trafilatura  # noqa: F401
-
-    import crawler.article  # noqa: F401
 
 
 def _exit_with(parent: int) -> None:
@@ -52,10 +64,8 @@ class CpuPool:
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # forkserver: children do not inherit the event loop's threads and locks.
-            context = multiprocessing.get_context("forkserver")
             self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+                self._workers, mp_context=forkserver_context(), initializer=_start_worker, initargs=(os.getpid(),)
             )
         return self._pool
 
