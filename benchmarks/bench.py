@@ -1,14 +1,18 @@
 """Benchmark feed-archiver on a generated corpus served by nginx on 127.0.0.1.
 
     python benchmarks/bench.py                      # 50 feeds x 20 items, 3 runs each
-    python benchmarks/bench.py -F 20 -I 10 --runs 5 --baseline
+    python benchmarks/bench.py --baseline --venv /tmp/fa-bench-venv   # paired with baseline b, clean venv
+    python benchmarks/bench.py -F 1000 -I 2         # scale: a re-poll of 1,000 unchanged feeds
 
 It builds the corpus with the shared generator (`--bench-dir`, default
 `../shared/bench`: make_corpus.py and serve.sh), serves it with nginx, then
 times feed-archiver's cold crawl (empty archive) and re-poll (nothing changed),
 and optionally the threaded requests+trafilatura baseline (b) from the same
 folder, in alternation. It prints one table: wall, CPU (the whole process tree,
-worker processes included), peak RSS of the largest single process, articles/s.
+worker processes included), peak RSS of the largest single process, articles/s,
+and the run-by-run ratios to b. `--venv` runs both in a virtualenv holding only
+feed-archiver and the bench's requirements, as a user's install would: packages
+that happen to be installed elsewhere (click, trio) cost every process start.
 Nothing leaves 127.0.0.1.
 """
 
@@ -17,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -65,7 +68,12 @@ def _cpu_and_rss(pid: int) -> tuple[float, float]:
 
 
 def timed(command: list[str], cwd: Path) -> Sample:
-    """Wall time, CPU of every process in the tree (sampled at 20 Hz), and the largest peak RSS."""
+    """Wall time, CPU of every process in the tree, and the largest peak RSS of any one of them.
+
+    CPU is each process's own user+system time, sampled from /proc at 20 Hz until it exits (a
+    process's last 50 ms can be missed): worker processes forked by a forkserver are not the
+    crawl's children, so rusage would not see them.
+    """
     started = time.perf_counter()
     # PYTHONPATH makes `-m crawler` this checkout's code, installed or not.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
@@ -85,21 +93,8 @@ def timed(command: list[str], cwd: Path) -> Sample:
         # A benchmark of a failing run measures nothing: say so instead of printing a fast row.
         tail = log.read_bytes().decode(errors="replace")[-2000:]
         raise SystemExit(f"{' '.join(command)} exited with {proc.returncode}:\n{tail}")
-    main_cpu = _children_cpu()  # the main process, reaped by poll()
-    cpu_workers = sum(c for pid, (c, _) in seen.items() if pid != proc.pid)
     peak = max([rss for _, rss in seen.values()], default=0.0)
-    return Sample(wall, main_cpu + cpu_workers, peak)
-
-
-_last_children = [0.0]
-
-
-def _children_cpu() -> float:
-    """CPU seconds of the children reaped since the last call."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = usage.ru_utime + usage.ru_stime
-    delta, _last_children[0] = total - _last_children[0], total
-    return delta
+    return Sample(wall, sum(cpu for cpu, _ in seen.values()), peak)
 
 
 def count_articles(root: Path) -> tuple[int, int]:
@@ -108,12 +103,33 @@ def count_articles(root: Path) -> tuple[int, int]:
     return articles, images
 
 
+def interpreter(venv: Path | None, bench: Path) -> str:
+    """The Python to run everything with: this one, or a virtualenv holding only feed-archiver
+    and the bench's requirements (what a user's install has; created on first use)."""
+    if venv is None:
+        return sys.executable
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", str(HERE.parent),
+                        "-r", str(bench / "requirements.txt")], check=True)
+    return str(python)
+
+
+def ratios(rows: dict[str, list[Sample]], ours: str, theirs: str) -> str:
+    """Median and range of the run-by-run wall-time ratios of two paired cases."""
+    pairs = [a.wall / b.wall for a, b in zip(rows[ours], rows[theirs], strict=True)]
+    return f"{statistics.median(pairs):.3f} ({min(pairs):.3f}-{max(pairs):.3f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=50, help="feeds")
     parser.add_argument("-I", type=int, default=20, help="items per feed")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", action="store_true", help="also time baseline b (threads + requests)")
+    parser.add_argument("--venv", type=Path, help="run in this virtualenv (created with only what is needed)")
     parser.add_argument("--bench-dir", type=Path, default=HERE.parent.parent / "shared" / "bench")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "feed-archiver-bench")
     args = parser.parse_args()
@@ -122,9 +138,10 @@ def main() -> int:
     work = args.work.resolve()
     corpus = work / f"corpus-f{args.F}-i{args.I}"
     work.mkdir(parents=True, exist_ok=True)
+    python = interpreter(args.venv.resolve() if args.venv else None, bench)
     if not (corpus / "feeds.yaml").exists():
         print(f"building corpus {corpus} ...", flush=True)
-        subprocess.run([sys.executable, str(bench / "make_corpus.py"), "-F", str(args.F), "-I", str(args.I),
+        subprocess.run([python, str(bench / "make_corpus.py"), "-F", str(args.F), "-I", str(args.I),
                         "-o", str(corpus)], check=True)
     subprocess.run(["bash", str(bench / "serve.sh"), "start", str(corpus / "site"), *PORTS], check=True,
                    env={**os.environ, "RUN_DIR": str(work / "nginx")})
@@ -133,25 +150,22 @@ def main() -> int:
         feeds = (corpus / "feeds.yaml").read_text(encoding="utf-8").splitlines()[1:]
         config.write_text("archive_dir: archive\nfeeds:\n" + "\n".join("  " + line for line in feeds) + "\n",
                           encoding="utf-8")
-        ours = [sys.executable, "-m", "crawler", "crawl", "--config", str(config)]
+        ours = [python, "-m", "crawler", "crawl", "--config", str(config)]
+        base = [python, str(bench / "baseline_naive_full.py"), str(corpus / "feeds.txt"), "-o", str(work / "out-b")]
         rows: dict[str, list[Sample]] = {}
         outputs: dict[str, tuple[int, int]] = {}
-        _children_cpu()
         for _ in range(args.runs):
             shutil.rmtree(work / "archive", ignore_errors=True)
             rows.setdefault("feed-archiver cold", []).append(timed(ours, work))
             outputs["feed-archiver cold"] = count_articles(work / "archive")
             rows.setdefault("feed-archiver re-poll", []).append(timed(ours, work))
             if args.baseline:
-                out = work / "out-b"
-                shutil.rmtree(out, ignore_errors=True)
-                base = [sys.executable, str(bench / "baseline_naive_full.py"), str(corpus / "feeds.txt"),
-                        "-o", str(out)]
+                shutil.rmtree(work / "out-b", ignore_errors=True)
                 rows.setdefault("b threads+requests cold", []).append(timed(base, work))
-                outputs["b threads+requests cold"] = count_articles(out)
+                outputs["b threads+requests cold"] = count_articles(work / "out-b")
                 rows.setdefault("b threads+requests re-poll", []).append(timed(base, work))
         total = args.F * args.I
-        print(f"\ncorpus: {args.F} feeds x {args.I} items ({total} articles); medians of {args.runs} runs\n")
+        print(f"\ncorpus: {args.F} feeds x {args.I} items ({total} articles); medians of {args.runs} runs; {python}\n")
         print("| tool | run | wall s (min-max) | CPU s | peak RSS MB | articles/s | archived | images |")
         print("|---|---|---|---|---|---|---|---|")
         for name, samples in rows.items():
@@ -163,6 +177,10 @@ def main() -> int:
             peak = max(s.peak_rss_mb for s in samples)
             print(f"| {tool} | {run} | {wall:.2f} ({min(walls):.2f}-{max(walls):.2f}) | {cpu:.2f} | {peak:.0f}"
                   f" | {total / wall:.0f} | {archived} | {images} |")
+        if args.baseline:
+            cold = ratios(rows, "feed-archiver cold", "b threads+requests cold")
+            repoll = ratios(rows, "feed-archiver re-poll", "b threads+requests re-poll")
+            print(f"\nfeed-archiver / b, wall time, run by run: cold {cold}, re-poll {repoll}")
     finally:
         subprocess.run(["bash", str(bench / "serve.sh"), "stop"], env={**os.environ, "RUN_DIR": str(work / "nginx")},
                        check=False)

@@ -55,7 +55,7 @@ class _Child:
 
 
 class ImageWorkers:
-    """The crawl's side: `processes` workers, each started on first use (a crawl with no new image
+    """The crawl's side: `processes` workers, started on first use (a crawl with no new image
     starts none), each request sent to the least busy one; a worker that dies is restarted, and
     what it was doing fails as a download would.
 
@@ -75,6 +75,8 @@ class ImageWorkers:
     async def download(self, url: str, *, referer: str, guarded: bool) -> ImageAsset:
         """The stored image; raises `CrawlerError` with the reason when it could not be had."""
         child = await self._least_busy()
+        if not child.alive:  # died while another was being started: its answers are all given
+            raise CrawlerError("the image worker process exited")
         request_id = next(self._ids)
         future: asyncio.Future[ImageAsset] = asyncio.get_running_loop().create_future()
         child.waiting[request_id] = future
@@ -86,19 +88,13 @@ class ImageWorkers:
             child.waiting.pop(request_id, None)
 
     async def _least_busy(self) -> _Child:
-        def load(index: int) -> int:
-            child = self._children[index]
-            return len(child.waiting) if child is not None and child.alive else 0
-
-        index = min(range(len(self._children)), key=load)
-        child = self._children[index]
-        if child is not None and child.alive:
-            return child
-        async with self._starting:
-            child = self._children[index]
-            if child is None or not child.alive:
-                child = self._children[index] = await self._spawn()
-            return child
+        if not all(child is not None and child.alive for child in self._children):
+            # All at once: a crawl that needs one new image usually needs many.
+            async with self._starting:
+                for index, child in enumerate(self._children):
+                    if child is None or not child.alive:
+                        self._children[index] = await self._spawn()
+        return min((child for child in self._children if child is not None), key=lambda c: len(c.waiting))
 
     async def _spawn(self) -> _Child:
         context = forkserver_context()

@@ -23,11 +23,16 @@ class FaultServer:
     def __init__(self) -> None:
         self.routes: dict[str, Fault] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.connections = 0
         self.release = threading.Event()
         server = self
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                server.connections += 1
+                super().setup()
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, dict(self.headers)))
