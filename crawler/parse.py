@@ -15,9 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser
-import lxml.html
-
 from crawler.errors import ParseError
 from crawler.models import FeedEntry, FetchResult, ParsedFeed
 
@@ -44,6 +41,8 @@ def _parse_xml_feed(result: FetchResult) -> ParsedFeed:
     headers = {"content-location": result.url}
     if result.content_type:
         headers["content-type"] = result.content_type
+    import feedparser  # here, not at the top: a re-poll of unchanged feeds never needs it
+
     # Our sanitizer runs on everything later and find_images resolves URLs against the entry's
     # link; feedparser's own passes over the HTML would only double the work (its sgmllib
     # sanitizer cost most of a feed's parse time).
@@ -104,6 +103,8 @@ def _plain_title(detail: Any, value: str) -> str:
 def html_to_text(fragment: str) -> str:
     if "<" not in fragment and "&" not in fragment:
         return fragment.strip()
+    import lxml.html  # first use only, like feedparser
+
     try:
         return str(lxml.html.fragment_fromstring(fragment, create_parent="div").text_content()).strip()
     except (ValueError, lxml.etree.ParserError):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from crawler import archive, article, content
+from crawler import archive, content
 from crawler.config import FeedSource, Settings
 from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
 from crawler.fetch import Fetcher, cache_max_age
@@ -124,6 +124,10 @@ async def archive_entry(
 ) -> EntryOutcome:
     """Archive one new entry; failures come back as an outcome, not an exception. `guarded`: its
     pages and images must stay off private addresses."""
+    # Here, not at the top: lxml, nh3 and trafilatura's helpers are a tenth of the start-up,
+    # and a re-poll with nothing new never needs them.
+    from crawler import article
+
     try:
         warnings: list[str] = []
         page, page_url = await _article_page(source, entry, deps, warnings, guarded)
