@@ -1,5 +1,5 @@
 """`python -m crawler` is the `feed-archiver` command."""
 
-from crawler.cli import main
+from crawler.cli import run
 
-raise SystemExit(main())
+run()

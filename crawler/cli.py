@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from crawler import __version__
 from crawler.config import DEFAULT_CONFIG, Settings, load_settings
@@ -52,6 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+
+
+def run() -> NoReturn:
+    """The `feed-archiver` command: `main`, then a quick exit."""
+    status = main()
+    # Everything is closed by now. The interpreter's last garbage collections would walk every
+    # object of SQLAlchemy, pydantic and httpx for nothing (measured: 0.2-0.3 s of a 1 s re-poll);
+    # frozen objects are skipped, and reference counting still frees the rest as usual.
+    gc.freeze()
+    raise SystemExit(status)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

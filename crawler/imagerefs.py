@@ -1,6 +1,6 @@
 """Image references inside article HTML: find them, and point them at local copies.
 
-Pure: lxml in, strings out. The downloads are `images.ImageStore`'s job.
+Pure: lxml in, strings out. Deciding what to download is `image_store`'s job, downloading `images`'.
 """
 
 from __future__ import annotations
