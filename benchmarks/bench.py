@@ -67,7 +67,7 @@ def _cpu_and_rss(pid: int) -> tuple[float, float]:
     return cpu, hwm / 1024
 
 
-def timed(command: list[str], cwd: Path) -> Sample:
+def timed(command: list[str], cwd: Path, *, check: bool = True, env: dict[str, str] | None = None) -> Sample:
     """Wall time, CPU of every process in the tree, and the largest peak RSS of any one of them.
 
     CPU is each process's own user+system time, sampled from /proc at 20 Hz until it exits (a
@@ -76,7 +76,9 @@ def timed(command: list[str], cwd: Path) -> Sample:
     """
     started = time.perf_counter()
     # PYTHONPATH makes `-m crawler` this checkout's code, installed or not.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
+    extra = env or {}
+    paths = [extra.get("PYTHONPATH"), str(HERE.parent), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, **extra, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     log = cwd / "last-run.log"  # a file, not a pipe: a chatty run must not block on a full pipe
     with log.open("wb") as err:
         proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env=env)
@@ -89,7 +91,7 @@ def timed(command: list[str], cwd: Path) -> Sample:
                 seen[pid] = (max(old[0], cpu), max(old[1], rss))
         time.sleep(0.05)
     wall = time.perf_counter() - started
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         # A benchmark of a failing run measures nothing: say so instead of printing a fast row.
         tail = log.read_bytes().decode(errors="replace")[-2000:]
         raise SystemExit(f"{' '.join(command)} exited with {proc.returncode}:\n{tail}")
@@ -129,6 +131,8 @@ def main() -> int:
     parser.add_argument("-I", type=int, default=20, help="items per feed")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", action="store_true", help="also time baseline b (threads + requests)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time trafilatura's own --feed CLI (c) and the extraction ceiling (d)")
     parser.add_argument("--venv", type=Path, help="run in this virtualenv (created with only what is needed)")
     parser.add_argument("--bench-dir", type=Path, default=HERE.parent.parent / "shared" / "bench")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "feed-archiver-bench")
@@ -157,6 +161,10 @@ def main() -> int:
         floor_state = work / "floor-state.json"
         floor = [python, str(bench / "repoll_floor.py"), str(corpus / "feeds.txt"), "--state", str(floor_state)]
         subprocess.run([*floor, "--init"], check=True, stdout=subprocess.DEVNULL)
+        traf = [str(Path(python).parent / "trafilatura"), "--feed", "-i", str(corpus / "feeds-named.txt"),
+                "-o", str(work / "out-c"), "--markdown", "--with-metadata", "--images", "--parallel", "10",
+                "--config-file", str(bench / "trafilatura_bench.cfg")]
+        ceiling = [python, str(bench / "extract_bound.py"), str(corpus), "--mode", "pool", "--subset", "fetch"]
         rows: dict[str, list[Sample]] = {}
         outputs: dict[str, tuple[int, int]] = {}
         for _ in range(args.runs):
@@ -170,6 +178,16 @@ def main() -> int:
                 rows.setdefault("b threads+requests cold", []).append(timed(base, work))
                 outputs["b threads+requests cold"] = count_articles(work / "out-b")
                 rows.setdefault("b threads+requests re-poll", []).append(timed(base, work))
+            if args.peers:
+                # As the shared bench runs it: names resolved to 127.0.0.1 by its shim (courlan drops IP
+                # hosts), exit status 1 expected (it also requests each channel link: 50 x 404).
+                shutil.rmtree(work / "out-c", ignore_errors=True)
+                shim = {"PYTHONPATH": str(bench / "resolver_shim"), "FEEDBENCH_RESOLVE_SUFFIX": "feedbench.test"}
+                rows.setdefault("c trafilatura --feed cold", []).append(timed(traf, work, check=False, env=shim))
+                outputs["c trafilatura --feed cold"] = (len(list((work / "out-c").glob("*"))), 0)
+                rows.setdefault("c trafilatura --feed re-poll", []).append(timed(traf, work, check=False, env=shim))
+        if args.peers:
+            rows["d extraction ceiling (pages to extract, 2 processes) -"] = [timed(ceiling, work)]
         total = args.F * args.I
         print(f"\ncorpus: {args.F} feeds x {args.I} items ({total} articles); medians of {args.runs} runs; {python}\n")
         print("| tool | run | wall s (min-max) | CPU s | peak RSS MB | articles/s | archived | images |")
