@@ -184,7 +184,8 @@ def main() -> int:
                 shutil.rmtree(work / "out-c", ignore_errors=True)
                 shim = {"PYTHONPATH": str(bench / "resolver_shim"), "FEEDBENCH_RESOLVE_SUFFIX": "feedbench.test"}
                 rows.setdefault("c trafilatura --feed cold", []).append(timed(traf, work, check=False, env=shim))
-                outputs["c trafilatura --feed cold"] = (len(list((work / "out-c").glob("*"))), 0)
+                written = sum(1 for f in (work / "out-c").rglob("*") if f.is_file())
+                outputs["c trafilatura --feed cold"] = (written, 0)  # it keeps image URLs, downloads none
                 rows.setdefault("c trafilatura --feed re-poll", []).append(timed(traf, work, check=False, env=shim))
         if args.peers:
             rows["d extraction ceiling (pages to extract, 2 processes) -"] = [timed(ceiling, work)]
