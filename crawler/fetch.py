@@ -1,4 +1,4 @@
-"""HTTP downloads over one shared `httpx.AsyncClient`.
+"""HTTP downloads over httpx transports, one connection pool per host (`Clients`).
 
 This module is the only place that catches `httpx` errors: each is translated
 into the `crawler.errors.FetchError` branch with the URL it was about. It adds

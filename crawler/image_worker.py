@@ -65,9 +65,7 @@ class ImageWorkers:
     """
 
     def __init__(self, http: HttpSettings, images_dir: Path, *, max_body: int, processes: int = 1) -> None:
-        self._config = json.dumps(
-            {"http": dataclasses.asdict(http), "images_dir": str(images_dir), "max_body": max_body}
-        )
+        self._args = (http, images_dir, max_body)
         self._children: list[_Child | None] = [None] * max(1, processes)
         self._starting = asyncio.Lock()
         self._ids = itertools.count()
@@ -101,7 +99,7 @@ class ImageWorkers:
         requests_out, requests_in = context.Pipe(duplex=False)
         answers_out, answers_in = context.Pipe(duplex=False)
         process = context.Process(
-            target=_worker_main, args=(requests_out, answers_in, self._config), name="image-worker", daemon=True
+            target=_worker_main, args=(requests_out, answers_in, *self._args), name="image-worker", daemon=True
         )
         # The first start waits for the forkserver to import the workers' modules: not on the loop.
         await asyncio.to_thread(process.start)
@@ -140,7 +138,7 @@ class ImageWorkers:
                     )
 
     async def close(self) -> None:
-        """Let the workers finish and exit (each stops when its stdin closes); kill any that won't."""
+        """Let the workers finish and exit (each stops when its request pipe closes); kill any that won't."""
         children, self._children = self._children, [None] * len(self._children)
         await asyncio.gather(*(self._close(child) for child in children if child is not None))
 
@@ -195,13 +193,11 @@ async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: 
     out.close()
 
 
-def _worker_main(requests: Connection, answers: Connection, config_json: str) -> None:
+def _worker_main(
+    requests: Connection, answers: Connection, http: HttpSettings, images_dir: Path, max_body: int
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    config = json.loads(config_json)
-    asyncio.run(
-        _serve(HttpSettings(**config["http"]), Path(config["images_dir"]), config["max_body"],
-               _pipe_file(requests, "rb"), _pipe_file(answers, "wb"))
-    )
+    asyncio.run(_serve(http, images_dir, max_body, _pipe_file(requests, "rb"), _pipe_file(answers, "wb")))
 
 
 def _pipe_file(connection: Connection, mode: str) -> IO[bytes]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from crawler.errors import ArchiveError, BadContent
 from crawler.fetch import Fetcher
 from crawler.models import ImageAsset
-from crawler.storage import atomic_write_bytes_sync
+from crawler.storage import atomic_write_bytes_sync, run_off_loop
 
 _MAGIC: Sequence[tuple[bytes, int, str]] = (
     (b"\xff\xd8\xff", 0, ".jpg"),
@@ -71,7 +71,7 @@ async def download_image(
         raise BadContent(url, exc.message) from None
     filename = sha256 + ext
     try:
-        _store_file(images_dir, filename, result.body)
+        await run_off_loop(_store_file, images_dir, filename, result.body)
     except ArchiveError as exc:
         raise BadContent(url, str(exc)) from None
     return ImageAsset(
