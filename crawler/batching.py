@@ -2,10 +2,9 @@
 
 Hundreds of feeds finish their polls, and hundreds of articles look up their
 images, at nearly the same moment; one transaction or query each costs more in
-SQLAlchemy statement handling, greenlet switches and aiosqlite thread hops than
-in SQL (measured: a re-poll of 1,000 unchanged feeds spent more CPU saving feed
-states than fetching them). Items submitted while a batch is being handled go
-together into the next one.
+SQLAlchemy statement handling and thread hops than in SQL (measured: a re-poll
+of 1,000 unchanged feeds spent more CPU saving feed states than fetching them).
+Items submitted while a batch is being handled go together into the next one.
 """
 
 from __future__ import annotations

@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import gc
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NoReturn
 
 from crawler import __version__
-from crawler.config import DEFAULT_CONFIG, Settings, load_settings
-from crawler.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crawler.config import Settings
 
 EXIT_CONFIG = 2
+DEFAULT_CONFIG = "config/feeds.yaml"  # relative to the working directory, as the README runs it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--config", default=str(DEFAULT_CONFIG), metavar="PATH",
+        sub.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH",
                          help=f"config file (default: {DEFAULT_CONFIG})")
         return sub
 
@@ -40,9 +43,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """For the start-up imports. They create a few hundred thousand objects that live as long as
+    the process (SQLAlchemy, pydantic, httpx), and the cyclic collector would walk them over and
+    over while they arrive (measured: 80 ms of a 0.9 s re-poll). Reference counting still frees
+    what dies young."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from crawler.console import setup_logging
+    with _cyclic_gc_paused():
+        # The heavy imports, all here: pydantic and PyYAML, rich, then httpx and SQLAlchemy.
+        from crawler import app  # noqa: F401  (imported again where used, then for free)
+        from crawler.config import load_settings
+        from crawler.console import setup_logging
+        from crawler.errors import ConfigError
 
     default_level = "warning" if args.command == "crawl" and sys.stderr.isatty() else "info"
     setup_logging(args.log_level or default_level, args.log_format)

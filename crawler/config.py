@@ -24,7 +24,6 @@ from crawler.errors import ConfigError
 
 FullTextMode = Literal["auto", "always", "never"]
 
-DEFAULT_CONFIG = Path("config/feeds.yaml")
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube.com",
     "youtube.com",
@@ -312,7 +311,7 @@ def _key_path(loc: tuple[str | int, ...]) -> str:
     return path
 
 
-def load_settings(path: Path | str = DEFAULT_CONFIG) -> Settings:
+def load_settings(path: Path | str) -> Settings:
     """Read and validate a config file; raises `ConfigError` for every user mistake."""
     config_path = Path(path)
     shown = str(path)

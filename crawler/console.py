@@ -9,14 +9,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from crawler.models import FeedReport
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class _JsonFormatter(logging.Formatter):
@@ -39,6 +41,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_JsonFormatter())
     elif sys.stderr.isatty():
+        from rich.logging import RichHandler  # only for terminals: every import is start-up time
+
         handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
@@ -68,6 +72,8 @@ def crawl_progress(total_feeds: int) -> Iterator[CrawlProgress]:
     if not sys.stderr.isatty():
         yield CrawlProgress(None)
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn("[bold]crawling"),
         BarColumn(),
@@ -84,6 +90,13 @@ def crawl_progress(total_feeds: int) -> Iterator[CrawlProgress]:
 SUMMARY_ALL_ROWS_UP_TO = 30
 
 
+def _cell(value: object, style: str = "") -> Text:
+    """A table cell shown as it is. Feed names come from configs and error messages from servers;
+    as plain strings, rich would read "[...]" in them as markup (and fail on a stray "[/x]") and
+    ":name:" as an emoji."""
+    return Text(str(value), style=style)
+
+
 def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
     """One row per feed; past `SUMMARY_ALL_ROWS_UP_TO` feeds, only those with news or trouble."""
     def eventful(r: FeedReport) -> bool:
@@ -96,12 +109,12 @@ def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
         table.add_column(column, justify="right" if column in ("new", "skipped", "failed", "time") else "left")
     for r in shown:
         if r.status == "failed":
-            result = f"[red]{r.error}"
+            result = _cell(r.error, "red")
         elif r.failed:
-            result = f"[yellow]{r.failed} entries failed"
+            result = _cell(f"{r.failed} entries failed", "yellow")
         else:
-            result = "unchanged (304)" if r.status == "not_modified" else "ok"
-        table.add_row(r.name, str(r.archived), str(r.skipped), str(r.failed), f"{r.seconds:.2f}s", result)
+            result = _cell("unchanged (304)" if r.status == "not_modified" else "ok")
+        table.add_row(_cell(r.name), str(r.archived), str(r.skipped), str(r.failed), f"{r.seconds:.2f}s", result)
     totals = (sum(r.archived for r in reports), sum(r.skipped for r in reports), sum(r.failed for r in reports))
     if len(shown) < len(reports):
         table.add_row(f"{len(reports) - len(shown)} more feeds", "0", str(sum(r.skipped for r in quiet)), "0", "",
@@ -122,7 +135,7 @@ def print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
     for column in columns:
         table.add_column(column.replace("_", " "))
     for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        table.add_row(*(_cell("" if row[c] is None else row[c]) for c in columns))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
@@ -131,5 +144,5 @@ def print_feeds(rows: Sequence[tuple[str, ...]]) -> None:
     for column in ("name", "url", "schedule", "full text", "images", "categories"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(_cell, row))
     Console(width=None if sys.stdout.isatty() else 200).print(table)

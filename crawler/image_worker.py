@@ -98,8 +98,12 @@ class ImageWorkers:
         context = forkserver_context()
         requests_out, requests_in = context.Pipe(duplex=False)
         answers_out, answers_in = context.Pipe(duplex=False)
+        # The crawl's environment as it is now, as a forked child would have it: the forkserver's
+        # is that of whenever it started, and TLS trust (SSL_CERT_FILE, SSL_CERT_DIR) comes from it.
+        environ = dict(os.environ)
         process = context.Process(
-            target=_worker_main, args=(requests_out, answers_in, *self._args), name="image-worker", daemon=True
+            target=_worker_main, args=(requests_out, answers_in, environ, *self._args), name="image-worker",
+            daemon=True,
         )
         # The first start waits for the forkserver to import the workers' modules: not on the loop.
         await asyncio.to_thread(process.start)
@@ -194,8 +198,15 @@ async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: 
 
 
 def _worker_main(
-    requests: Connection, answers: Connection, http: HttpSettings, images_dir: Path, max_body: int
+    requests: Connection,
+    answers: Connection,
+    environ: dict[str, str],
+    http: HttpSettings,
+    images_dir: Path,
+    max_body: int,
 ) -> None:
+    os.environ.clear()
+    os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(_serve(http, images_dir, max_body, _pipe_file(requests, "rb"), _pipe_file(answers, "wb")))
 

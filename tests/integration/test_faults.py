@@ -177,3 +177,24 @@ def test_undefined_xml_entities_do_not_lose_the_feed(tmp_path: Path, server: Fau
 
     [path] = archived_files(tmp_path / "archive")
     assert split_document(path)[0]["title"].startswith("Caf")
+
+
+def test_names_and_errors_that_look_like_markup_are_printed_as_they_are(
+    tmp_path: Path, server: FaultServer, cli
+) -> None:
+    # The summary and status tables are drawn with rich, whose markup would read "[/x]" as a
+    # closing tag (and fail on it) and ":fire:" as an emoji; a server chooses its error texts.
+    server.route("/bad", faults.redirect("ftp://127.0.0.1/[/x]:fire:"))
+    name = "[bold]odd[/bold] :fire:"
+    config = write_config(tmp_path, [{"name": name, "url": server.url("/bad")}, good_feed(server)],
+                          http=FAST_HTTP)
+
+    crawl = cli("crawl", "--config", str(config))
+    status = cli("status", "--config", str(config))
+    check = cli("check", "--config", str(config))
+
+    assert crawl.code == 1 and status.code == 0 and check.code == 0
+    for out in (crawl.out, status.out, check.out):
+        assert name in out and "🔥" not in out
+    for out in (crawl.out, status.out):
+        assert "[/x]:fire:" in out.replace("\n", "").replace("│", "").replace(" ", "")

@@ -1,0 +1,99 @@
+"""The state store through both of its drivers: the default `sqlite:///` (the standard library's
+driver on a thread of its own) and SQLAlchemy's asyncio extension (here with aiosqlite; asyncpg for
+PostgreSQL takes the same path). Both must keep the same records."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from crawler.errors import StateError
+from crawler.models import ArchivedEntry, FeedState, ImageAsset
+from crawler.state import StateStore
+
+WHEN = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "sqlite+aiosqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
+    opened = await StateStore.open(f"{request.param}:///{tmp_path}/state/store.sqlite")
+    yield opened
+    await opened.close()
+
+
+def entry(entry_id: str, fingerprint: str | None = None) -> ArchivedEntry:
+    return ArchivedEntry(entry_id, fingerprint, f"2026/11/{entry_id}.md", "0" * 64, WHEN)
+
+
+async def test_a_poll_is_recorded_whole_and_read_back(store: StateStore) -> None:
+    state = FeedState("gazette", etag='"v1"', last_modified="Thu, 26 Nov 2026 08:00:00 GMT", last_poll=WHEN,
+                      last_status=200, next_due=WHEN, consecutive_failures=0)
+    image = ImageAsset("http://a.test/1.jpg", "ab/abcd.jpg", "ab" * 32, 1234, "image/jpeg")
+
+    await store.save_poll(state, "http://a.test/feed.xml", [entry("e1", "fp1"), entry("e2")], [image])
+
+    assert await store.feed_state("gazette") == state
+    assert (await store.all_feed_states())["gazette"] == state
+    assert await store.count_entries() == {"gazette": 2}
+    assert await store.known_images(["http://a.test/1.jpg", "http://a.test/2.jpg"]) == {image.url: image}
+
+
+async def test_seen_entries_match_by_id_or_by_fingerprint_within_the_feed(store: StateStore) -> None:
+    await store.save_poll(FeedState("a"), "http://a.test/", [entry("e1", "fp1")])
+    await store.save_poll(FeedState("b"), "http://b.test/", [entry("e9", "fp9")])
+
+    seen = await store.seen_entries("a", [("e1", None), ("new-guid", "fp1"), ("e9", "fp9"), ("e2", "fp2")])
+
+    assert seen == {"e1", "new-guid"}
+
+
+async def test_lookups_of_more_ids_than_sqlite_binds_at_once(store: StateStore) -> None:
+    ids = [f"id{i}" for i in range(1_200)]
+    await store.save_poll(FeedState("big"), "http://big.test/", [entry(i) for i in ids[::2]])
+
+    seen = await store.seen_entries("big", [(i, None) for i in ids])
+
+    assert seen == set(ids[::2])
+
+
+async def test_polls_saved_at_once_share_transactions_and_all_land(store: StateStore) -> None:
+    await asyncio.gather(*(
+        store.save_poll(FeedState(f"feed{i}", last_status=304, last_poll=WHEN), f"http://f{i}.test/")
+        for i in range(300)
+    ))
+
+    states = await store.all_feed_states()
+
+    assert len(states) == 300 and {s.last_status for s in states.values()} == {304}
+
+
+async def test_a_later_poll_replaces_the_feed_state(store: StateStore) -> None:
+    await store.save_poll(FeedState("a", etag='"v1"', last_status=200), "http://a.test/")
+    await store.save_poll(FeedState("a", etag='"v2"', last_status=500, last_error="HTTP 500", consecutive_failures=1),
+                          "http://a.test/")
+
+    state = await store.feed_state("a")
+
+    assert (state.etag, state.last_status, state.last_error, state.consecutive_failures) == ('"v2"', 500, "HTTP 500", 1)
+
+
+async def test_an_unreadable_store_is_a_state_error_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "store.sqlite").write_bytes(b"this is not a database" * 100)
+
+    with pytest.raises(StateError, match="cannot open the state store"):
+        await StateStore.open(f"sqlite:///{tmp_path}/store.sqlite")
+
+
+async def test_the_default_store_is_a_plain_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
+    store = await StateStore.open(f"sqlite:///{tmp_path}/store.sqlite")
+    await store.save_poll(FeedState("a", etag='"v1"'), "http://a.test/")
+    await store.close()
+
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("SELECT name, etag FROM feeds").fetchall() == [("a", '"v1"')]
