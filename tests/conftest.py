@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -94,7 +95,14 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """Run `feed-archiver ARGS...` in this process, as a user would from a shell."""
 
     def run(*args: str) -> CliResult:
-        code = main(list(args))
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        try:
+            code = main(list(args))
+        finally:
+            # The command points the root logger at this test's captured stderr; a server
+            # thread logging after the test would write to a closed stream.
+            root.handlers[:], root.level = handlers, level
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 
