@@ -7,13 +7,9 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from crawler.models import FeedReport
 
@@ -41,7 +37,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_JsonFormatter())
     elif sys.stderr.isatty():
-        from rich.logging import RichHandler  # only for terminals: every import is start-up time
+        from rich.console import Console  # only for terminals: every import is start-up time
+        from rich.logging import RichHandler
 
         handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -72,6 +69,7 @@ def crawl_progress(total_feeds: int) -> Iterator[CrawlProgress]:
     if not sys.stderr.isatty():
         yield CrawlProgress(None)
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
@@ -88,13 +86,49 @@ def crawl_progress(total_feeds: int) -> Iterator[CrawlProgress]:
 
 
 SUMMARY_ALL_ROWS_UP_TO = 30
+_FLAT = str.maketrans("\t\r\n", "   ")
 
 
-def _cell(value: object, style: str = "") -> Text:
-    """A table cell shown as it is. Feed names come from configs and error messages from servers;
-    as plain strings, rich would read "[...]" in them as markup (and fail on a stray "[/x]") and
-    ":name:" as an emoji."""
-    return Text(str(value), style=style)
+@dataclass
+class Sheet:
+    """A table as data: drawn by rich on a terminal, printed as tab-separated lines otherwise.
+
+    `styles` colours whole rows on a terminal (row index -> rich style); `footer` is a totals
+    row below a rule.
+    """
+
+    columns: Sequence[str]
+    rows: list[Sequence[str]] = field(default_factory=list)
+    title: str = ""
+    right: frozenset[str] = frozenset()
+    styles: dict[int, str] = field(default_factory=dict)
+    footer: Sequence[str] = ()
+
+
+def show(sheet: Sheet, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    if not out.isatty():
+        # For logs and scripts, one line per row; rich is not even imported (start-up time:
+        # a twelfth of a re-poll's CPU).
+        lines = [sheet.columns, *sheet.rows, *([sheet.footer] if sheet.footer else [])]
+        text = "".join("\t".join(cell.translate(_FLAT) for cell in row) + "\n" for row in lines)
+        out.write(f"{sheet.title}\n{text}" if sheet.title else text)
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=sheet.title or None, title_justify="left")
+    for column in sheet.columns:
+        table.add_column(column, justify="right" if column in sheet.right else "left")
+    # Text, not str: feed names come from configs and error messages from servers, and rich would
+    # read "[...]" in them as markup (failing on a stray "[/x]") and ":name:" as an emoji.
+    for index, row in enumerate(sheet.rows):
+        table.add_row(*map(Text, row), style=sheet.styles.get(index))
+    if sheet.footer:
+        table.add_section()
+        table.add_row(*map(Text, sheet.footer))
+    Console(file=out).print(table)
 
 
 def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
@@ -104,45 +138,39 @@ def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
 
     shown = reports if len(reports) <= SUMMARY_ALL_ROWS_UP_TO else [r for r in reports if eventful(r)]
     quiet = [r for r in reports if not eventful(r)]
-    table = Table(title=f"crawl finished in {seconds:.1f}s", title_justify="left")
-    for column in ("feed", "new", "skipped", "failed", "time", "result"):
-        table.add_column(column, justify="right" if column in ("new", "skipped", "failed", "time") else "left")
+    sheet = Sheet(("feed", "new", "skipped", "failed", "time", "result"), title=f"crawl finished in {seconds:.1f}s",
+                  right=frozenset({"new", "skipped", "failed", "time"}))
     for r in shown:
         if r.status == "failed":
-            result = _cell(r.error, "red")
+            result, style = r.error or "failed", "red"
         elif r.failed:
-            result = _cell(f"{r.failed} entries failed", "yellow")
+            result, style = f"{r.failed} entries failed", "yellow"
         else:
-            result = _cell("unchanged (304)" if r.status == "not_modified" else "ok")
-        table.add_row(_cell(r.name), str(r.archived), str(r.skipped), str(r.failed), f"{r.seconds:.2f}s", result)
-    totals = (sum(r.archived for r in reports), sum(r.skipped for r in reports), sum(r.failed for r in reports))
+            result, style = "unchanged (304)" if r.status == "not_modified" else "ok", ""
+        if style:
+            sheet.styles[len(sheet.rows)] = style
+        sheet.rows.append((r.name, str(r.archived), str(r.skipped), str(r.failed), f"{r.seconds:.2f}s", result))
     if len(shown) < len(reports):
-        table.add_row(f"{len(reports) - len(shown)} more feeds", "0", str(sum(r.skipped for r in quiet)), "0", "",
-                      "nothing new")
-    table.add_section()
+        skipped = sum(r.skipped for r in quiet)
+        sheet.rows.append((f"{len(reports) - len(shown)} more feeds", "0", str(skipped), "0", "", "nothing new"))
+    totals = (sum(r.archived for r in reports), sum(r.skipped for r in reports), sum(r.failed for r in reports))
     failed_feeds = sum(r.status == "failed" for r in reports)
-    table.add_row(f"{len(reports)} feeds", *map(str, totals), "", f"{failed_feeds} feeds failed")
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    sheet.footer = (f"{len(reports)} feeds", *map(str, totals), "", f"{failed_feeds} feeds failed")
+    show(sheet)
 
 
 def print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps(list(rows), ensure_ascii=False, indent=2))
         return
-    table = Table()
-    columns = ("name", "state", "last_poll", "last_status", "consecutive_failures", "entries_archived",
-               "next_due", "last_error")
-    for column in columns:
-        table.add_column(column.replace("_", " "))
-    for row in rows:
-        table.add_row(*(_cell("" if row[c] is None else row[c]) for c in columns))
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    keys = ("name", "state", "last_poll", "last_status", "consecutive_failures", "entries_archived",
+            "next_due", "last_error")
+    sheet = Sheet([key.replace("_", " ") for key in keys])
+    sheet.rows = [["" if row[key] is None else str(row[key]) for key in keys] for row in rows]
+    show(sheet)
 
 
 def print_feeds(rows: Sequence[tuple[str, ...]]) -> None:
-    table = Table(title="feeds this config polls", title_justify="left")
-    for column in ("name", "url", "schedule", "full text", "images", "categories"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*map(_cell, row))
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    sheet = Sheet(("name", "url", "schedule", "full text", "images", "categories"), title="feeds this config polls")
+    sheet.rows = list(rows)
+    show(sheet)
