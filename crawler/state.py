@@ -262,10 +262,13 @@ class StateStore:
 
     async def known_images(self, urls: Sequence[str]) -> dict[str, ImageAsset]:
         known: dict[str, ImageAsset] = {}
-        for chunk in _chunks(list(dict.fromkeys(urls))):
-            query = sa.select(images).where(images.c.url.in_(chunk))
-            for row in await self._rows(query):
-                known[row.url] = ImageAsset(row.url, row.filename, row.sha256, row.size, row.content_type)
+
+        def lookup(conn: sa.Connection) -> None:
+            for chunk in _chunks(list(dict.fromkeys(urls))):
+                for row in conn.execute(sa.select(images).where(images.c.url.in_(chunk))):
+                    known[row.url] = ImageAsset(row.url, row.filename, row.sha256, row.size, row.content_type)
+
+        await self._run(lookup)
         return known
 
     # -- feeds -----------------------------------------------------------------------------------

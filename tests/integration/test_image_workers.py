@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import multiprocessing
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +22,6 @@ HTTP = HttpSettings(
     user_agent="feed-archiver-tests", timeout=5, total_timeout=20, max_body=100_000, max_redirects=3,
     concurrency=4, per_host=2, retries=0, proxy=None, http2=False,
 )
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    s = FaultServer()
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from crawler.errors import (
     TooLarge,
 )
 from crawler.fetch import Clients, Fetcher, cache_max_age, parse_retry_after, translate_httpx_errors
+from tests.faults import FaultServer, redirect, respond
 
 HTTP = HttpSettings(
     user_agent="feed-archiver-tests", timeout=5, total_timeout=10, max_body=10_000, max_redirects=3,
@@ -195,18 +196,12 @@ def test_cache_control_max_age(header: str, seconds: float | None) -> None:
     assert cache_max_age({"cache-control": header} if header else {}) == seconds
 
 
-async def test_unchanged_feeds_and_redirects_keep_their_connection(fetcher) -> None:
-    from tests.faults import FaultServer, redirect, respond
-
-    server = FaultServer()
-    try:
-        feed = server.route("/feed", respond(304))
-        server.route("/moved", redirect("/feed", 301))
-        for _ in range(3):
-            result, _ = await fetcher.get(feed, etag='"v1"')
-            assert result.not_modified
-        await fetcher.get(server.url("/moved"), etag='"v1"')
-        # One connection for all five requests: a 304 or a redirect closed half-read would cost a new one each.
-        assert (len(server.requests), server.connections) == (5, 1)
-    finally:
-        server.close()
+async def test_unchanged_feeds_and_redirects_keep_their_connection(fetcher, server: FaultServer) -> None:
+    feed = server.route("/feed", respond(304))
+    server.route("/moved", redirect("/feed", 301))
+    for _ in range(3):
+        result, _ = await fetcher.get(feed, etag='"v1"')
+        assert result.not_modified
+    await fetcher.get(server.url("/moved"), etag='"v1"')
+    # One connection for all five requests: a 304 or a redirect closed half-read would cost a new one each.
+    assert (len(server.requests), server.connections) == (5, 1)
