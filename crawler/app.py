@@ -12,16 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from crawler.cluster.coordinator import Coordinator, Leases, Local
+from crawler.cluster.lock import ArchiveLocked, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir
 from crawler.console import crawl_progress, print_summary
 from crawler.errors import StateError
 from crawler.fetch import Clients, Fetcher
 from crawler.image_store import ImageStore
 from crawler.image_worker import ImageWorkers
-from crawler.lock import ArchiveLocked, archive_lock
 from crawler.models import FeedReport, FeedState
 from crawler.pipeline import Deps, crawl_feed
-from crawler.state import StateStore
+from crawler.store.state import StateStore
 from crawler.workers import CpuPool
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ def utc_now() -> datetime:
 async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[Deps]:
     """The clients, store, worker processes and image store one process shares, closed in reverse order."""
     store = await StateStore.open(settings.state_url)
+    coordinator: Coordinator = Local(store)
+    if settings.cluster is not None:
+        coordinator = Leases(store, settings.cluster.node, settings.cluster.lease, settings.archive_dir)
     workers = CpuPool()
     image_workers = ImageWorkers(
         settings.http, settings.archive_dir / "images", max_body=settings.http.max_body, processes=os.cpu_count() or 1
@@ -51,9 +55,11 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
                 store=store,
                 workers=workers,
                 images=ImageStore(fetcher, image_workers, store),
+                coordinator=coordinator,
                 clock=clock,
             )
     finally:
+        await coordinator.close()
         await image_workers.close()
         await asyncio.to_thread(workers.close)
         await store.close()
@@ -67,12 +73,19 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
     # workers) wait behind images (measured at 10: extraction idle for seconds; 30 keeps it busy
     # at about 140 MB peak RSS on the bench corpus).
     gate = asyncio.Semaphore(max(FEEDS_IN_FLIGHT, deps.settings.http.concurrency))
-    states = await deps.store.all_feed_states()
+    states = await deps.store.all_feed_states() if isinstance(deps.coordinator, Local) else {}
 
     async def one(source: FeedSource) -> FeedReport:
         async with gate:
             try:
-                return await crawl_feed(source, deps, states.get(source.name, FeedState(source.name)))
+                # A crawl polls now, due or not; only a feed another node is polling is left to it.
+                grant = await deps.coordinator.take(source.name, states.get(source.name), only_if_due=False)
+                if grant.holder is not None:
+                    return FeedReport(source.name, source.url, status="leased", error=f"leased by {grant.holder}")
+                try:
+                    return await crawl_feed(source, deps, grant.state, grant.lease)
+                finally:
+                    deps.coordinator.done(grant.lease)
             finally:
                 on_feed_done()
 
@@ -85,7 +98,7 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
     ensure_archive_dir(settings)
     started = time.monotonic()
     try:
-        with archive_lock(settings.archive_dir):
+        with writer_lock(settings.archive_dir, settings.state_url):
             async with open_deps(settings) as deps:
                 with crawl_progress(len(feeds)) as progress:
                     reports = await crawl_all(feeds, deps, progress.feed_done)
@@ -112,11 +125,14 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
     """One row per feed of the config, from the state store (read only; works while a crawl runs)."""
     states: dict[str, FeedState] = {}
     counts: dict[str, int] = {}
+    holders: dict[str, str] = {}
     if _store_exists(settings.state_url):
-        store = await StateStore.open(settings.state_url)
+        store = await StateStore.open(settings.state_url, upgrade=False)
         try:
-            states = await store.all_feed_states()
-            counts = await store.count_entries()
+            if store.revision is not None:  # None: an empty database, nothing polled yet
+                states = await store.all_feed_states()
+                counts = await store.count_entries()
+                holders = await store.lease_holders()
         finally:
             await store.close()
     rows = []
@@ -133,6 +149,8 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
                 "entries_archived": counts.get(feed.name, 0),
                 "next_due": _iso(state.next_due) if state else None,
                 "state": feed_state_label(state),
+                "node": state.node if state else None,
+                "leased_by": holders.get(feed.name),
             }
         )
     return rows

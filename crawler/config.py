@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,13 @@ class FeedModel(OptionsModel):
         return value
 
 
+class ClusterModel(_Strict):
+    node: str | None = Field(None, min_length=1, max_length=200)
+    lease: float = 60.0
+
+    _lease = field_validator("lease", mode="before")(parse_duration)
+
+
 class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     state: str | None = None
@@ -168,6 +176,7 @@ class ConfigModel(_Strict):
     http: HttpModel = Field(default_factory=lambda: HttpModel())
     defaults: OptionsModel = Field(default_factory=lambda: OptionsModel())
     feeds: list[FeedModel] = Field(min_length=1)
+    cluster: ClusterModel | None = None
 
     _rsshub = field_validator("rsshub")(_check_http_url)
     _shutdown = field_validator("shutdown_timeout", mode="before")(parse_duration)
@@ -192,6 +201,14 @@ class HttpSettings:
     retries: int
     proxy: str | None
     http2: bool
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """This process as a node of a cluster on one PostgreSQL store (see DESIGN.md, "Cluster")."""
+
+    node: str
+    lease: float
 
 
 @dataclass(frozen=True)
@@ -223,6 +240,7 @@ class Settings:
     http: HttpSettings
     feeds: tuple[FeedSource, ...]
     key_lines: Mapping[str, int] = field(default_factory=dict)
+    cluster: ClusterSettings | None = None  # always set for a PostgreSQL store, never for SQLite
 
     def select(self, names: list[str]) -> tuple[FeedSource, ...]:
         """The named feeds, in config order; an unknown name is a `ConfigError`."""
@@ -358,6 +376,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         relative = state_url.removeprefix("sqlite:///")
         if relative != ":memory:":
             state_url = f"sqlite:///{(base / relative).resolve()}"
+    cluster = _cluster(model, state_url, shown, lines)
     defaults = model.defaults
     if defaults.interval is not None and defaults.cron is not None:
         raise ConfigError(shown, lines.get("defaults"), "defaults", "set either interval or cron, not both")
@@ -410,7 +429,19 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         http=http,
         feeds=tuple(feeds),
         key_lines=lines,
+        cluster=cluster,
     )
+
+
+def _cluster(model: ConfigModel, state_url: str, shown: str, lines: dict[str, int]) -> ClusterSettings | None:
+    """Leases for every PostgreSQL store (a node of one); `cluster:` with SQLite is a mistake."""
+    if not state_url.startswith("postgresql"):
+        if model.cluster is not None:
+            raise ConfigError(shown, lines.get("cluster"), "cluster",
+                              "needs a postgresql:// state store (an SQLite store has one writer)")
+        return None
+    given = model.cluster or ClusterModel()
+    return ClusterSettings(node=given.node or f"{socket.gethostname()}-{os.getpid()}", lease=given.lease)
 
 
 def ensure_archive_dir(settings: Settings) -> None:

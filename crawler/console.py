@@ -134,7 +134,7 @@ def show(sheet: Sheet, out: TextIO | None = None) -> None:
 def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
     """One row per feed; past `SUMMARY_ALL_ROWS_UP_TO` feeds, only those with news or trouble."""
     def eventful(r: FeedReport) -> bool:
-        return bool(r.archived or r.failed or r.status == "failed")
+        return bool(r.archived or r.failed or r.status in ("failed", "leased"))
 
     shown = reports if len(reports) <= SUMMARY_ALL_ROWS_UP_TO else [r for r in reports if eventful(r)]
     quiet = [r for r in reports if not eventful(r)]
@@ -143,6 +143,8 @@ def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
     for r in shown:
         if r.status == "failed":
             result, style = r.error or "failed", "red"
+        elif r.status == "leased":
+            result, style = r.error or "leased by another node", "yellow"
         elif r.failed:
             result, style = f"{r.failed} entries failed", "yellow"
         else:
@@ -163,8 +165,10 @@ def print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps(list(rows), ensure_ascii=False, indent=2))
         return
-    keys = ("name", "state", "last_poll", "last_status", "consecutive_failures", "entries_archived",
-            "next_due", "last_error")
+    keys = ["name", "state", "last_poll", "last_status", "consecutive_failures", "entries_archived", "next_due"]
+    if any(row.get("node") or row.get("leased_by") for row in rows):  # a cluster's
+        keys += ["node", "leased_by"]
+    keys.append("last_error")
     sheet = Sheet([key.replace("_", " ") for key in keys])
     sheet.rows = [["" if row[key] is None else str(row[key]) for key in keys] for row in rows]
     show(sheet)

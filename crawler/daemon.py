@@ -28,9 +28,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.app import EXIT_STARTUP, open_deps, utc_now
+from crawler.cluster.lock import ArchiveLocked, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
 from crawler.errors import ConfigError, StateError
-from crawler.lock import ArchiveLocked, archive_lock
 from crawler.models import FeedState
 from crawler.pipeline import Deps, crawl_feed
 from crawler.pool import FeedPool
@@ -47,7 +47,7 @@ def run(settings: Settings, *, watch: bool = False) -> int:
     """Run the daemon until a signal stops it; returns the process exit status."""
     ensure_archive_dir(settings)
     try:
-        with archive_lock(settings.archive_dir):
+        with writer_lock(settings.archive_dir, settings.state_url):
             return asyncio.run(Daemon(settings, watch=watch).serve())
     except (StateError, ArchiveLocked) as exc:
         log.error("%s", exc)
@@ -91,7 +91,9 @@ class Daemon:
                 for source in self._feeds.values():
                     self._add_job(source, states.get(source.name), now)
                 self._scheduler.start()
-                log.info("daemon started: %d feeds, archive %s", len(self._feeds), self._settings.archive_dir)
+                cluster = self._settings.cluster
+                log.info("daemon started: %d feeds, archive %s%s", len(self._feeds), self._settings.archive_dir,
+                         f", node {cluster.node} (lease {cluster.lease:g}s)" if cluster else "")
                 watcher = asyncio.create_task(self._watch_config()) if self._watch else None
                 await self._stop.wait()
                 log.info("stopping: no new polls; waiting up to %.0fs for %d in flight",
@@ -106,7 +108,8 @@ class Daemon:
             for signum in handled:
                 loop.remove_signal_handler(signum)
         if self._force.is_set():
-            await asyncio.to_thread(remove_stale_temp_files, self._settings.archive_dir)
+            if self._settings.cluster is None:  # others' temporary files are theirs to finish
+                await asyncio.to_thread(remove_stale_temp_files, self._settings.archive_dir)
             return 128 + self._signals[-1]
         log.info("stopped cleanly")
         return 0
@@ -200,14 +203,29 @@ class Daemon:
         source = self._feeds.get(name)
         if source is None or self._deps is None:
             return
-        # The daemon is the archive's only writer (the lock sees to it), so the state it saved last
-        # time is the state in the store: no need to read it back before every poll.
-        report = await crawl_feed(source, self._deps, self._states.get(name))
+        # Alone on the archive (the lock file sees to it), the state this daemon saved last time is
+        # the state in the store; in a cluster the grant brings the stored state with the lease.
+        coordinator = self._deps.coordinator
+        grant = await coordinator.take(name, self._states.get(name), only_if_due=True)
+        if grant.holder is not None or grant.due is not None:
+            # Polled by another node, now or lately: come back when it is due (or the lease is up).
+            settings = self._settings.cluster
+            later = grant.due or utc_now() + timedelta(seconds=settings.lease if settings else source.interval)
+            self._reschedule(source, later)
+            return
+        try:
+            report = await crawl_feed(source, self._deps, grant.state, grant.lease)
+        finally:
+            coordinator.done(grant.lease)
         if report.state is None:
             return
         self._states[name] = report.state
-        if report.state.next_due is None or name not in self._feeds or self._stop.is_set():
+        if report.state.next_due is not None:
+            self._reschedule(source, report.state.next_due)
+
+    def _reschedule(self, source: FeedSource, due: datetime) -> None:
+        if source.name not in self._feeds or self._stop.is_set():
             return
-        due = report.state.next_due + timedelta(seconds=random.uniform(0, jitter_limit(source)))
+        due += timedelta(seconds=random.uniform(0, jitter_limit(source)))
         with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
-            self._scheduler.modify_job(name, next_run_time=due)
+            self._scheduler.modify_job(source.name, next_run_time=due)

@@ -17,7 +17,7 @@ from crawler.fetch import Fetcher
 from crawler.image_worker import ImageWorkers
 from crawler.models import ImageAsset
 from crawler.slots import Priority
-from crawler.state import StateStore
+from crawler.store.state import StateStore
 
 
 class ImageStore:

@@ -77,6 +77,26 @@ class FeedState:
     entries_archived: int = 0
     next_due: datetime | None = None
     dead: bool = False
+    node: str | None = None  # the cluster node that made the last poll
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to poll one feed now and to record that poll, held by one node until it expires."""
+
+    feed: str
+    node: str
+    token: int  # grows with every new holder: a poll is recorded only while its token still holds
+
+
+@dataclass(frozen=True)
+class LeaseGrant:
+    """What asking for a lease gave: the lease and the feed's stored state, or why not."""
+
+    state: FeedState
+    lease: Lease | None = None
+    holder: str | None = None  # the node that holds it, when another does
+    due: datetime | None = None  # when the feed is due, when it is not yet
 
 
 @dataclass(frozen=True)
@@ -125,7 +145,7 @@ class EntryOutcome:
     warnings: tuple[str, ...] = ()
 
 
-FeedStatus = Literal["ok", "not_modified", "failed"]
+FeedStatus = Literal["ok", "not_modified", "failed", "leased"]  # leased: another node has it
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from crawler import archive, content
+from crawler.cluster.coordinator import Coordinator
 from crawler.config import FeedSource, Settings
 from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
 from crawler.fetch import Fetcher, cache_max_age
@@ -27,12 +28,13 @@ from crawler.models import (
     FeedReport,
     FeedState,
     ImageAsset,
+    Lease,
     Outcome,
     ParsedFeed,
 )
 from crawler.parse import parse_feed
 from crawler.schedule import next_state
-from crawler.state import StateStore
+from crawler.store.state import StateStore
 from crawler.workers import CpuPool
 
 log = logging.getLogger(__name__)
@@ -53,13 +55,17 @@ class Deps:
     store: StateStore
     workers: CpuPool
     images: ImageStore
+    coordinator: Coordinator
     clock: Callable[[], datetime]
 
 
-async def crawl_feed(source: FeedSource, deps: Deps, state: FeedState | None = None) -> FeedReport:
+async def crawl_feed(
+    source: FeedSource, deps: Deps, state: FeedState | None = None, lease: Lease | None = None
+) -> FeedReport:
     """Poll `source` once and archive its new entries; never raises for a bad feed or entry.
 
-    `state` may be given when the caller loaded every feed's state at once.
+    `state` may be given when the caller loaded every feed's state at once; under a `lease`
+    (a cluster node's) the poll is recorded only while the lease holds.
     """
     started = time.monotonic()
     now = deps.clock()
@@ -86,14 +92,16 @@ async def crawl_feed(source: FeedSource, deps: Deps, state: FeedState | None = N
     archived: list[ArchivedEntry] = []
     if parsed is not None:
         archived = await _archive_new_entries(source, parsed, deps, report, now)
-    new_state = next_state(source, state, report, now)
+    new_state = replace(next_state(source, state, report, now), node=lease.node if lease else None)
     if parsed is not None and report.failed == 0:
         # Keep the old validators while an entry still needs a retry: a 304 would hide it.
         new_state = replace(new_state, etag=result.etag, last_modified=result.last_modified)
     # One transaction per poll. A kill before it loses no file: the next crawl finds each entry's
     # file at its deterministic path and records it instead of writing it again.
-    await deps.store.save_poll(new_state, source.url, archived, deps.images.take_unrecorded())
-    report.state = new_state
+    if await deps.store.save_poll(new_state, source.url, archived, deps.images.take_unrecorded(), lease):
+        report.state = new_state
+    else:
+        report.status, report.error = "leased", "lease lost before the poll was recorded; another node has the feed"
     report.seconds = time.monotonic() - started
     _log_report(report)
     return report
@@ -197,7 +205,9 @@ def _image_src(asset: ImageAsset, relpath: str, settings: Settings) -> str:
 
 
 def _log_report(report: FeedReport) -> None:
-    if report.status == "failed":
+    if report.status == "leased":
+        log.warning("feed=%s url=%s not recorded: %s (%.2fs)", report.name, report.url, report.error, report.seconds)
+    elif report.status == "failed":
         log.error("feed=%s url=%s failed: %s (%.2fs)", report.name, report.url, report.error, report.seconds)
     else:
         log.info(

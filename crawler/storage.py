@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,13 +44,20 @@ async def run_off_loop(func: Callable[..., T], *args: Any) -> T:
     return result
 
 
-def remove_stale_temp_files(root: Path) -> int:
-    """Delete the temporary files a killed crawl left under `root`; returns how many."""
+def remove_stale_temp_files(root: Path, older_than: float | None = None) -> int:
+    """Delete the temporary files a killed crawl left under `root`; returns how many.
+
+    `older_than` (seconds): only those not modified for that long. In a cluster another node
+    may be writing a younger one right now; one older than a lease belongs to nobody.
+    """
     removed = 0
+    cutoff = None if older_than is None else time.time() - older_than
     for folder, _dirs, files in os.walk(root):
         for name in files:
             if name.startswith(TEMP_PREFIX):
+                path = os.path.join(folder, name)
                 with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(folder, name))
-                    removed += 1
+                    if cutoff is None or os.stat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
     return removed

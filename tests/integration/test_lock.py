@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 
-from crawler.lock import LOCK_NAME, archive_lock
+from crawler.cluster.lock import LOCK_NAME, archive_lock
 from tests.conftest import Item, archived_files, rss, write_config
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from crawler.errors import StateError
 from crawler.models import ArchivedEntry, FeedState, ImageAsset
-from crawler.state import StateStore
+from crawler.store.state import StateStore
 
 WHEN = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
 

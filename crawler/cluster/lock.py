@@ -67,3 +67,13 @@ def archive_lock(archive_dir: Path, *, wait: float = 5.0, poll: float = 0.1) -> 
 def _mark(fd: int, text: str) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, text.encode() + b"\n", 0)
+
+
+@contextlib.contextmanager
+def writer_lock(archive_dir: Path, state_url: str) -> Iterator[None]:
+    """The lock file for an SQLite store; nothing for PostgreSQL, where leases take its place."""
+    if state_url.startswith("postgresql"):
+        yield
+        return
+    with archive_lock(archive_dir):
+        yield

@@ -1,0 +1,10 @@
+"""The state store: what was archived, per-feed state, leases, and the schema's versions.
+
+    db          one transaction at a time over SQLite (stdlib driver, own thread) or PostgreSQL (asyncpg)
+    schema      the tables at the newest revision, and each table's row mapping
+    versions    reading the schema revision cheaply; upgrading through Alembic when one is due
+    migrations  Alembic's environment and revision scripts (one history for SQLite and PostgreSQL)
+    state       `StateStore`, the async API every other module uses
+
+`crawler.store.state` imports the others; nothing here imports the pipeline.
+"""

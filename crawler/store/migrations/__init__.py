@@ -1,0 +1,1 @@
+"""Alembic's environment (`env.py`) and revision scripts (`versions/`) for the state store."""

@@ -1,0 +1,118 @@
+"""The tables as the newest schema revision has them, and each table's row mapping in one place.
+
+A new column is a migration in `migrations/versions/`, a `Column` here, and a line in the
+mapping below; `versions.HEAD` names the newest revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from crawler.models import ArchivedEntry, FeedState, ImageAsset
+
+metadata = sa.MetaData()
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False, default=""),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("last_poll", sa.DateTime(timezone=True)),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("first_failure", sa.DateTime(timezone=True)),
+    sa.Column("next_due", sa.DateTime(timezone=True)),
+    sa.Column("dead", sa.Boolean, nullable=False, default=False),
+    sa.Column("node", sa.String(200)),  # 0002: the node that made the last poll
+)
+
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("feed", sa.String(200), primary_key=True),
+    sa.Column("entry_id", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.String(64)),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("entries_by_fingerprint", "feed", "fingerprint"),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False, default=""),
+)
+
+# 0002: who may poll a feed now. A row is a lease until `expires_at` (the database's clock);
+# `token` grows with every new holder, so a holder that lost its lease can tell.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("feed", sa.String(200), primary_key=True),
+    sa.Column("node", sa.String(200), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without a zone; everything we store is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def feed_state(row: Mapping[Any, Any]) -> FeedState:
+    """A `feeds` row as a `FeedState`; columns a older schema lacks read as unset (for `status`)."""
+    return FeedState(
+        name=row["name"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        last_poll=utc(row["last_poll"]),
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        consecutive_failures=row["consecutive_failures"] or 0,
+        first_failure=utc(row["first_failure"]),
+        next_due=utc(row["next_due"]),
+        dead=bool(row["dead"]),
+        node=row.get("node"),
+    )
+
+
+def feed_row(state: FeedState, url: str) -> dict[str, Any]:
+    return {
+        "name": state.name, "url": url, "etag": state.etag, "last_modified": state.last_modified,
+        "last_poll": state.last_poll, "last_status": state.last_status, "last_error": state.last_error,
+        "consecutive_failures": state.consecutive_failures, "first_failure": state.first_failure,
+        "next_due": state.next_due, "dead": state.dead, "node": state.node,
+    }
+
+
+def entry_row(feed: str, entry: ArchivedEntry) -> dict[str, Any]:
+    return {
+        "feed": feed, "entry_id": entry.entry_id, "fingerprint": entry.fingerprint, "path": entry.path,
+        "content_hash": entry.content_hash, "archived_at": entry.archived_at,
+    }
+
+
+def image_row(asset: ImageAsset) -> dict[str, Any]:
+    return {
+        "url": asset.url, "filename": asset.filename, "sha256": asset.sha256, "size": asset.size,
+        "content_type": asset.content_type,
+    }
+
+
+def image_asset(row: Mapping[Any, Any]) -> ImageAsset:
+    return ImageAsset(row["url"], row["filename"], row["sha256"], row["size"], row["content_type"])

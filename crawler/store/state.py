@@ -1,0 +1,298 @@
+"""`StateStore`: async access to what was archived, per-feed state and leases.
+
+All SQL lives in this package, as functions of one `sa.Connection` that a `Database` runs
+in a transaction. Lookups of entries and images are batched and indexed, so a crawl never
+lists the archive; polls that end together are recorded in one transaction (group commit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from crawler.batching import Batcher
+from crawler.errors import StateError
+from crawler.models import ArchivedEntry, FeedState, ImageAsset, Lease, LeaseGrant
+from crawler.store import versions
+from crawler.store.db import Database, open_database, reason
+from crawler.store.schema import (
+    entries,
+    entry_row,
+    feed_row,
+    feed_state,
+    feeds,
+    image_asset,
+    image_row,
+    images,
+    leases,
+    utc,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_BATCH = 500  # stays under SQLite's bound-parameter limit
+
+# Leases are PostgreSQL's (SQLite stores have the one-writer lock file instead), on its clock.
+_TAKE_LEASE = sa.text(
+    "INSERT INTO leases AS l (feed, node, token, expires_at) "
+    "VALUES (:feed, :node, 1, now() + make_interval(secs => :seconds)) "
+    "ON CONFLICT (feed) DO UPDATE SET node = EXCLUDED.node, token = l.token + 1, expires_at = EXCLUDED.expires_at "
+    "WHERE l.expires_at <= now() "
+    "RETURNING token"
+)
+_RENEW_LEASE = sa.text(
+    "UPDATE leases SET expires_at = now() + make_interval(secs => :seconds) "
+    "WHERE feed = :feed AND node = :node AND token = :token AND expires_at > now()"
+)
+_END_LEASE = sa.text(
+    "DELETE FROM leases WHERE feed = :feed AND node = :node AND token = :token AND expires_at > now() RETURNING feed"
+)
+_DUE_LATER = sa.text("SELECT next_due FROM feeds WHERE name = :feed AND next_due > now()")
+
+
+class StateStore:
+    """Async access to the state tables.
+
+    >>> store = await StateStore.open("sqlite:///archive/.feed-archiver.sqlite")
+    >>> seen = await store.seen_entries("feed", [("id1", None), ("id2", None)])
+    """
+
+    def __init__(self, db: Database, revision: str | None) -> None:
+        self._db = db
+        self.revision = revision
+        # Built once: SQLAlchemy then compiles each once and only binds new values.
+        insert = _insert_for(db.dialect)
+        self._add_entries = insert(entries).on_conflict_do_nothing(index_elements=["feed", "entry_id"])
+        self._add_images = insert(images).on_conflict_do_nothing(index_elements=["url"])
+        upsert = insert(feeds)
+        self._put_feeds = upsert.on_conflict_do_update(
+            index_elements=["name"], set_={c.name: upsert.excluded[c.name] for c in feeds.c if c.name != "name"}
+        )
+        self._polls: Batcher[_Poll, bool] = Batcher(self._write_polls)
+
+    @classmethod
+    async def open(cls, url: str, *, upgrade: bool = True) -> StateStore:
+        """Open the store at `url`. With `upgrade` (crawl, run), an empty or older store is brought to
+        the newest schema first; without it (status), nothing is written. A store newer than this
+        program is refused either way (`versions.StoreTooNew`)."""
+        try:
+            db = open_database(url)
+        except (SQLAlchemyError, OSError, ImportError, ValueError) as exc:
+            raise StateError(f"cannot open the state store {_safe(url)}: {reason(exc)}") from exc
+        try:
+            revision = await db.transaction(versions.read_revision)
+            versions.check_known(revision, _safe(url))
+            if upgrade and revision != versions.HEAD:
+                before, revision = await db.transaction(lambda conn: versions.upgrade(conn, _safe(url)))
+                if before is not None:
+                    log.info("state store upgraded from schema %s to %s", before, revision)
+        except StateError:
+            await db.dispose()
+            raise
+        except (SQLAlchemyError, OSError, ImportError) as exc:
+            await db.dispose()
+            raise StateError(f"cannot open the state store {_safe(url)}: {reason(exc)}") from exc
+        return cls(db, revision)
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    async def close(self) -> None:
+        await self._db.dispose()
+
+    async def _run(self, work: Callable[[sa.Connection], T]) -> T:
+        try:
+            return await self._db.transaction(work)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StateError(f"state store: {reason(exc)}") from exc
+
+    async def _rows(self, query: sa.Executable) -> Sequence[Any]:
+        return await self._run(lambda conn: conn.execute(query).all())
+
+    async def schema_revision(self) -> str | None:
+        """A real query of the store (for readiness checks): its schema revision."""
+        return await self._run(versions.read_revision)
+
+    # -- entries ---------------------------------------------------------------------------------
+
+    async def seen_entries(self, feed: str, keys: Sequence[tuple[str, str | None]]) -> set[str]:
+        """The entry ids among `keys` (id, fingerprint) already archived for `feed`, matched by id
+        or by fingerprint (link + title), so that a feed whose guids change on every poll is not
+        archived again and again. Indexed lookups, batched: never a listing of the archive."""
+        ids = [entry_id for entry_id, _ in keys]
+        prints = [fp for _, fp in keys if fp]
+        seen_ids: set[str] = set()
+        seen_prints: set[str] = set()
+
+        def lookup(conn: sa.Connection) -> None:
+            for chunk in _chunks(ids):
+                query = sa.select(entries.c.entry_id).where(entries.c.feed == feed, entries.c.entry_id.in_(chunk))
+                seen_ids.update(conn.execute(query).scalars())
+            for chunk in _chunks(prints):
+                query = sa.select(entries.c.fingerprint).where(
+                    entries.c.feed == feed, entries.c.fingerprint.in_(chunk)
+                )
+                seen_prints.update(conn.execute(query).scalars())
+
+        await self._run(lookup)
+        return {entry_id for entry_id, fp in keys if entry_id in seen_ids or (fp and fp in seen_prints)}
+
+    async def count_entries(self) -> dict[str, int]:
+        query = sa.select(entries.c.feed, sa.func.count()).group_by(entries.c.feed)
+        return {row[0]: row[1] for row in await self._rows(query)}
+
+    async def save_poll(
+        self,
+        state: FeedState,
+        url: str,
+        archived: Sequence[ArchivedEntry] = (),
+        new_images: Sequence[ImageAsset] = (),
+        lease: Lease | None = None,
+    ) -> bool:
+        """Record one poll atomically: the entries it archived, the images it stored, the feed's state.
+
+        With a `lease`, the poll is recorded only if the lease still holds, and recording it ends
+        the lease; False when it no longer held (another node has the feed now) and nothing was
+        written. Polls that end while another write is under way share the next transaction (a
+        group commit): all of a poll or none of it is recorded, and 1,000 feeds answering 304 at
+        once cost a few transactions, not 1,000.
+        """
+        return await self._polls.submit(_Poll(state, url, archived, new_images, lease))
+
+    async def _write_polls(self, polls: list[_Poll]) -> list[bool]:
+        def write(conn: sa.Connection) -> list[bool]:
+            held = [p.lease is None or _end_lease(conn, p.lease) for p in polls]
+            kept = [p for p, ok in zip(polls, held, strict=True) if ok]
+            rows = [entry_row(p.state.name, a) for p in kept for a in p.archived]
+            assets = [image_row(i) for p in kept for i in p.new_images]
+            if rows:
+                conn.execute(self._add_entries, rows)
+            if assets:
+                conn.execute(self._add_images, assets)
+            if kept:
+                conn.execute(self._put_feeds, [feed_row(p.state, p.url) for p in kept])
+            return held
+
+        return await self._run(write)
+
+    # -- images ----------------------------------------------------------------------------------
+
+    async def known_images(self, urls: Sequence[str]) -> dict[str, ImageAsset]:
+        known: dict[str, ImageAsset] = {}
+
+        def lookup(conn: sa.Connection) -> None:
+            for chunk in _chunks(list(dict.fromkeys(urls))):
+                for row in conn.execute(sa.select(images).where(images.c.url.in_(chunk))).mappings():
+                    known[row["url"]] = image_asset(row)
+
+        await self._run(lookup)
+        return known
+
+    # -- feeds -----------------------------------------------------------------------------------
+
+    async def feed_state(self, name: str) -> FeedState:
+        return await self._run(lambda conn: _read_state(conn, name))
+
+    async def all_feed_states(self) -> dict[str, FeedState]:
+        def read(conn: sa.Connection) -> dict[str, FeedState]:
+            query = sa.select(feeds)
+            if self.revision != versions.HEAD:
+                # The columns there are: `status` reads a store that is not upgraded yet (nor ever by it).
+                present = {column["name"] for column in sa.inspect(conn).get_columns("feeds")}
+                query = sa.select(*(column for column in feeds.c if column.name in present))
+            return {row["name"]: feed_state(row) for row in conn.execute(query).mappings()}
+
+        return await self._run(read)
+
+    # -- leases (PostgreSQL) ---------------------------------------------------------------------
+
+    async def take_lease(self, feed: str, node: str, seconds: float, *, only_if_due: bool) -> LeaseGrant:
+        """Take `feed`'s lease for `node` with one atomic statement, unless another node holds it
+        or (`only_if_due`) the feed is not due yet. The grant carries the feed's stored state."""
+
+        def take(conn: sa.Connection) -> LeaseGrant:
+            token = conn.execute(_TAKE_LEASE, {"feed": feed, "node": node, "seconds": seconds}).scalar()
+            if token is None:
+                holder = conn.execute(sa.select(leases.c.node).where(leases.c.feed == feed)).scalar()
+                return LeaseGrant(_read_state(conn, feed), holder=holder)
+            lease = Lease(feed, node, int(token))
+            # Read after taking the lease, in a statement of its own: a poll that another node
+            # recorded just before is seen here, and the feed is not polled twice.
+            due = conn.execute(_DUE_LATER, {"feed": feed}).scalar() if only_if_due else None
+            if due is not None:
+                _end_lease(conn, lease)
+                return LeaseGrant(_read_state(conn, feed), due=utc(due))
+            return LeaseGrant(_read_state(conn, feed), lease=lease)
+
+        return await self._run(take)
+
+    async def renew_leases(self, held: Sequence[Lease], seconds: float) -> list[Lease]:
+        """Extend each lease by `seconds`; returns those that no longer held."""
+
+        def renew(conn: sa.Connection) -> list[Lease]:
+            lost = []
+            for lease in held:
+                params = {"feed": lease.feed, "node": lease.node, "token": lease.token, "seconds": seconds}
+                if conn.execute(_RENEW_LEASE, params).rowcount != 1:
+                    lost.append(lease)
+            return lost
+
+        return await self._run(renew) if held else []
+
+    async def lease_holders(self) -> dict[str, str]:
+        """feed -> the node holding its lease now."""
+        if self._db.dialect != "postgresql" or self.revision in (None, versions.UNVERSIONED, versions.BASELINE):
+            return {}
+        query = sa.text("SELECT feed, node FROM leases WHERE expires_at > now()")
+        return {row[0]: row[1] for row in await self._rows(query)}
+
+
+@dataclass(frozen=True)
+class _Poll:
+    state: FeedState
+    url: str
+    archived: Sequence[ArchivedEntry]
+    new_images: Sequence[ImageAsset]
+    lease: Lease | None
+
+
+def _end_lease(conn: sa.Connection, lease: Lease) -> bool:
+    """Release `lease` if it still holds; False if it had expired or passed to another node."""
+    params = {"feed": lease.feed, "node": lease.node, "token": lease.token}
+    return conn.execute(_END_LEASE, params).first() is not None
+
+
+def _read_state(conn: sa.Connection, name: str) -> FeedState:
+    row = conn.execute(sa.select(feeds).where(feeds.c.name == name)).mappings().first()
+    return feed_state(row) if row is not None else FeedState(name=name)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
+
+
+def _safe(url: str) -> str:
+    """The URL as it may be logged: without its password."""
+    if "@" not in url:
+        return url
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def _insert_for(dialect: str) -> Callable[[sa.Table], Any]:
+    """INSERT with ON CONFLICT, in the dialect at hand (SQLite and PostgreSQL spell it alike)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert

@@ -1,0 +1,65 @@
+"""The schema's revision: read cheaply at every start, upgraded through Alembic when one is due.
+
+Alembic's own table, `alembic_version`, holds the revision. Reading it is one query, so
+a re-poll does not import Alembic; only a store that is empty, older, or written by 0.1.0
+(tables and no `alembic_version`) makes an upgrade run, inside the start-up transaction.
+On PostgreSQL that transaction first takes an advisory lock, so nodes starting together
+migrate once: the second finds the store already at `HEAD` when the lock is its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from crawler.errors import StateError
+
+BASELINE = "0001"  # the schema of 0.1.0, which carried no version
+HEAD = "0002"  # the newest revision this program knows; tests check it against the scripts
+KNOWN = ("0001", "0002")  # oldest first
+MIGRATIONS = Path(__file__).parent / "migrations"
+_UPGRADE_LOCK = 0x66656564  # pg_advisory_xact_lock key: "feed"
+
+UNVERSIONED = "0.1.0 (unversioned)"
+
+
+class StoreTooNew(StateError):
+    """The store was written by a newer feed-archiver: refuse rather than misread it."""
+
+
+def read_revision(conn: sa.Connection) -> str | None:
+    """The store's revision; `UNVERSIONED` for a 0.1.0 store; None for an empty database."""
+    inspector = sa.inspect(conn)
+    if inspector.has_table("alembic_version"):
+        revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        return str(revision) if revision is not None else None
+    return UNVERSIONED if inspector.has_table("feeds") else None
+
+
+def check_known(revision: str | None, url: str) -> None:
+    if revision is not None and revision != UNVERSIONED and revision not in KNOWN:
+        raise StoreTooNew(
+            f"the state store {url} is at schema revision {revision}, newer than this feed-archiver "
+            f"knows (its newest is {HEAD}); upgrade feed-archiver"
+        )
+
+
+def upgrade(conn: sa.Connection, url: str) -> tuple[str | None, str]:
+    """Bring the store to `HEAD` in this transaction; returns (revision before, after)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+    before = read_revision(conn)  # again, under the lock: another node may have just done it
+    check_known(before, url)
+    if before == HEAD:
+        return before, HEAD
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    if before == UNVERSIONED:
+        command.stamp(config, BASELINE)
+    command.upgrade(config, "head")
+    return before, HEAD
