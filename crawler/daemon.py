@@ -208,10 +208,10 @@ class Daemon:
         coordinator = self._deps.coordinator
         grant = await coordinator.take(name, self._states.get(name), only_if_due=True)
         if grant.holder is not None or grant.due is not None:
-            # Polled by another node, now or lately: come back when it is due (or the lease is up).
-            settings = self._settings.cluster
-            later = grant.due or utc_now() + timedelta(seconds=settings.lease if settings else source.interval)
-            self._reschedule(source, later)
+            # Polled by another node lately (come back when it is due) or now (look again when its
+            # poll should be recorded: an interval, at most a lease, from now).
+            lease = self._settings.cluster.lease if self._settings.cluster else source.interval
+            self._reschedule(source, grant.due or utc_now() + timedelta(seconds=min(lease, source.interval)))
             return
         try:
             report = await crawl_feed(source, self._deps, grant.state, grant.lease)

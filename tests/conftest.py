@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from crawler.cli import main
+from tests.daemons import DaemonProcess
 from tests.faults import FaultServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -36,6 +37,15 @@ def server() -> Iterator[FaultServer]:
     fault_server = FaultServer()
     yield fault_server
     fault_server.close()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProcess]]:
+    """`feed-archiver run` processes a test starts (tests/daemons.py); killed at its end."""
+    started: list[DaemonProcess] = []
+    yield started
+    for daemon in started:
+        daemon.close()
 
 
 @dataclass

@@ -91,7 +91,9 @@ class StateStore:
             versions.check_known(revision, _safe(url))
             if upgrade and revision != versions.HEAD:
                 before, revision = await db.transaction(lambda conn: versions.upgrade(conn, _safe(url)))
-                if before is not None:
+                if before is None:
+                    log.info("state store created at schema %s", revision)
+                elif before != revision:
                     log.info("state store upgraded from schema %s to %s", before, revision)
         except StateError:
             await db.dispose()

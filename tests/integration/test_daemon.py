@@ -5,93 +5,16 @@ Each test waits on the daemon's own log lines (events), never on fixed sleeps.
 
 from __future__ import annotations
 
-import json
-import queue
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import Item, archived_files, rss, split_document, write_config
-
-EVENT_TIMEOUT = 30.0
-
-
-class DaemonProcess:
-    """A running `feed-archiver run` whose log lines can be awaited."""
-
-    def __init__(self, config: Path, *extra: str) -> None:
-        self.config = config
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "crawler", "--log-level", "info", "run", "--config", str(config), *extra],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, timeout: float = EVENT_TIMEOUT) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        regex = re.compile(pattern)
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            self.log.append(line)
-            if match := regex.search(line):
-                return match
-        raise AssertionError(f"no log line matching {pattern!r} within {timeout}s; log:\n{''.join(self.log)}")
-
-    def signal(self, signum: int) -> None:
-        self.proc.send_signal(signum)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.reader.join(timeout=10)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=15)
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for daemon in started:
-        daemon.close()
-
-
-def start(daemons: list[DaemonProcess], config: Path, *extra: str) -> DaemonProcess:
-    daemon = DaemonProcess(config, *extra)
-    daemons.append(daemon)
-    return daemon
-
-
-def status(config: Path) -> dict[str, dict[str, object]]:
-    out = subprocess.run([sys.executable, "-m", "crawler", "status", "--config", str(config), "--json"],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
-    return {row["name"]: row for row in json.loads(out)}
+from tests.daemons import EVENT_TIMEOUT, start, status
 
 
 def body(n: int) -> str:
