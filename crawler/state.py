@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from crawler.batching import Batcher
 from crawler.errors import StateError
@@ -134,6 +134,9 @@ def open_database(url: str) -> Database:
     if url.startswith("postgresql://"):
         url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
     parsed = sa.make_url(url)
+    if parsed.drivername == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        # libpq's spelling, as users copy it; asyncpg takes the same modes as `ssl`.
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": parsed.query["sslmode"]})
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.drivername == "sqlite":
@@ -142,7 +145,8 @@ def open_database(url: str) -> Database:
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands datetimes back without a zone; everything we store is UTC.
+    # SQLite keeps a datetime's digits and drops its zone, so everything is stored in UTC,
+    # and read back as UTC (SQLite hands it back without a zone).
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -162,6 +166,9 @@ class StateStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # PostgreSQL's text cannot hold NUL (SQLite's can): a JSON feed's "id": "a\u0000b" would fail
+        # the whole group commit, so NUL becomes U+FFFD there, in writes and lookups alike.
+        self._text: Callable[[str], str] = _without_nul if db.dialect == "postgresql" else str
         # Built once: SQLAlchemy then compiles each once and only binds new values.
         insert = _insert_for(db.dialect)
         self._add_entries = insert(entries).on_conflict_do_nothing(index_elements=["feed", "entry_id"])
@@ -174,11 +181,15 @@ class StateStore:
 
     @classmethod
     async def open(cls, url: str) -> StateStore:
+        db: Database | None = None
         try:
             db = open_database(url)
             await db.transaction(metadata.create_all)
-        except (SQLAlchemyError, OSError, ImportError) as exc:
-            raise StateError(f"cannot open the state store {url}: {_reason(exc)}") from exc
+        except (SQLAlchemyError, OSError, ImportError, TypeError) as exc:
+            # TypeError: asyncpg's connect() refusing a query parameter of the URL.
+            if db is not None:
+                await db.dispose()  # else the pool's connection is left to the garbage collector
+            raise StateError(f"cannot open the state store {_shown(url)}: {_reason(exc)}") from exc
         return cls(db)
 
     async def close(self) -> None:
@@ -199,8 +210,9 @@ class StateStore:
         """The entry ids among `keys` (id, fingerprint) already archived for `feed`, matched by id
         or by fingerprint (link + title), so that a feed whose guids change on every poll is not
         archived again and again. Indexed lookups, batched: never a listing of the archive."""
-        ids = [entry_id for entry_id, _ in keys]
-        prints = [fp for _, fp in keys if fp]
+        text = self._text
+        ids = [text(entry_id) for entry_id, _ in keys]
+        prints = [text(fp) for _, fp in keys if fp]
         seen_ids: set[str] = set()
         seen_prints: set[str] = set()
 
@@ -215,7 +227,7 @@ class StateStore:
                 seen_prints.update(conn.execute(query).scalars())
 
         await self._run(lookup)
-        return {entry_id for entry_id, fp in keys if entry_id in seen_ids or (fp and fp in seen_prints)}
+        return {entry_id for entry_id, fp in keys if text(entry_id) in seen_ids or (fp and text(fp) in seen_prints)}
 
     async def count_entries(self) -> dict[str, int]:
         query = sa.select(entries.c.feed, sa.func.count()).group_by(entries.c.feed)
@@ -239,7 +251,7 @@ class StateStore:
     async def _write_polls(self, polls: list[_Poll]) -> list[None]:
         rows = [
             {"feed": p.state.name, "entry_id": a.entry_id, "fingerprint": a.fingerprint, "path": a.path,
-             "content_hash": a.content_hash, "archived_at": a.archived_at}
+             "content_hash": a.content_hash, "archived_at": _utc(a.archived_at)}
             for p in polls for a in p.archived
         ]
         assets = [
@@ -247,6 +259,8 @@ class StateStore:
             for p in polls for i in p.new_images
         ]
         feed_rows = [_feed_values(p.state, p.url) for p in polls]
+        if self._text is _without_nul:
+            rows, assets, feed_rows = ([_row_without_nul(r) for r in group] for group in (rows, assets, feed_rows))
 
         def write(conn: sa.Connection) -> None:
             if rows:
@@ -262,11 +276,13 @@ class StateStore:
 
     async def known_images(self, urls: Sequence[str]) -> dict[str, ImageAsset]:
         known: dict[str, ImageAsset] = {}
+        asked = {self._text(url): url for url in urls}  # stored spelling -> the caller's
 
         def lookup(conn: sa.Connection) -> None:
-            for chunk in _chunks(list(dict.fromkeys(urls))):
+            for chunk in _chunks(list(asked)):
                 for row in conn.execute(sa.select(images).where(images.c.url.in_(chunk))):
-                    known[row.url] = ImageAsset(row.url, row.filename, row.sha256, row.size, row.content_type)
+                    url = asked[row.url]
+                    known[url] = ImageAsset(url, row.filename, row.sha256, row.size, row.content_type)
 
         await self._run(lookup)
         return known
@@ -306,15 +322,33 @@ def _feed_state(row: Any) -> FeedState:
 
 def _reason(exc: BaseException) -> str:
     """The driver's own message, on one line (SQLAlchemy appends a second with a help link)."""
+    if isinstance(exc, ImportError) and exc.name == "asyncpg":
+        return "asyncpg is not installed (pip install 'feed-archiver[postgres]')"
     return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+def _shown(url: str) -> str:
+    """The URL without its password: error lines end up in logs and bug reports."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _without_nul(value: str) -> str:
+    return value.replace("\x00", "\ufffd")
+
+
+def _row_without_nul(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: _without_nul(value) if isinstance(value, str) else value for key, value in row.items()}
 
 
 def _feed_values(state: FeedState, url: str) -> dict[str, Any]:
     return {
         "name": state.name, "url": url, "etag": state.etag, "last_modified": state.last_modified,
-        "last_poll": state.last_poll, "last_status": state.last_status, "last_error": state.last_error,
-        "consecutive_failures": state.consecutive_failures, "first_failure": state.first_failure,
-        "next_due": state.next_due, "dead": state.dead,
+        "last_poll": _utc(state.last_poll), "last_status": state.last_status, "last_error": state.last_error,
+        "consecutive_failures": state.consecutive_failures, "first_failure": _utc(state.first_failure),
+        "next_due": _utc(state.next_due), "dead": state.dead,
     }
 
 

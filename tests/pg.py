@@ -1,0 +1,177 @@
+"""A throwaway PostgreSQL server for the tests: Debian's binaries, a cluster in a temp folder.
+
+PostgreSQL refuses to run as root, and CI runs as root: the cluster then belongs to the
+`postgres` system user (the Debian package makes it), or to a user made here when there is
+none, and `initdb`/`pg_ctl` run as that user through `runuser`. The server listens on a free
+127.0.0.1 port and on a socket in its own folder; TCP logins need a password (scram), so a
+wrong one is refused as it would be on a real server; the fixture's own statements go over
+the socket as the superuser, through `psql` (no driver of ours is involved in setting up).
+
+Without PostgreSQL the tests that need it are skipped on a developer machine with the reason,
+and fail in CI (`CI=true`), where .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROLE, PASSWORD = "archiver", "secret"
+# Can log in, but owns nothing and may not create anything: "a database the user cannot create tables in".
+VISITOR = "visitor"
+_SUPERUSER = "postgres"
+_UNPRIVILEGED = "feed-archiver-pg"  # made only when root has no `postgres` user to run the server as
+
+
+def find_bin_dir() -> Path | None:
+    """The newest installed PostgreSQL's binaries (Debian keeps them off PATH), else pg_ctl on PATH."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parent.parent.name))
+    if found:
+        return Path(found[-1]).parent
+    on_path = shutil.which("pg_ctl")
+    return Path(on_path).resolve().parent if on_path else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_user() -> str | None:
+    """The user to run the server as, or None for "as we are" (not root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in (_SUPERUSER, _UNPRIVILEGED):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _UNPRIVILEGED],
+                   check=True, capture_output=True)
+    return _UNPRIVILEGED
+
+
+@dataclass
+class PostgresServer:
+    bin_dir: Path
+    root: Path  # the temp folder: data/, the socket, the log
+    port: int
+    user: str | None
+    _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    def url(self, database: str, role: str = ROLE, password: str = PASSWORD) -> str:
+        return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def _as_owner(self, *args: str) -> list[str]:
+        return ["runuser", "-u", self.user, "--", *args] if self.user else list(args)
+
+    def _run(self, *args: str) -> str:
+        done = subprocess.run(self._as_owner(*args), capture_output=True, text=True, cwd=self.root)
+        if done.returncode:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}\n{log}")
+        return done.stdout
+
+    def start(self) -> None:
+        password_file = self.root / "superuser-password"
+        password_file.write_text(PASSWORD + "\n")
+        self._chown(password_file)
+        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", _SUPERUSER, "-E", "UTF8",
+                  "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
+                  f"--pwfile={password_file}", "--no-sync")
+        # Durability off: a test server's data dies with it, and fsync is most of a commit's time.
+        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
+                  "-o", options, "start")
+        self.sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}' CREATEDB")
+        self.sql(f"CREATE ROLE {VISITOR} LOGIN PASSWORD '{PASSWORD}'")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def _chown(self, path: Path) -> None:
+        if self.user:
+            shutil.chown(path, self.user, self.user)
+
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """One statement as the superuser, over the socket; its rows as psql prints them unaligned."""
+        done = subprocess.run(
+            [str(self.bin_dir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", str(self.root),
+             "-p", str(self.port), "-U", _SUPERUSER, "-d", database, "-c", statement],
+            capture_output=True, text=True,
+        )
+        if done.returncode:
+            raise RuntimeError(f"{statement}: {done.stderr.strip()}")
+        return done.stdout
+
+    def create_database(self) -> str:
+        name = f"test_{os.getpid()}_{next(self._names)}"
+        self.sql(f"CREATE DATABASE {name} OWNER {ROLE}")
+        return name
+
+    def drop_database(self, name: str) -> None:
+        self.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def start_server() -> PostgresServer:
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        reason = ("PostgreSQL is not installed (no pg_ctl in /usr/lib/postgresql/*/bin or on PATH): "
+                  "apt-get install postgresql")
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(reason + " (CI must run these tests)", pytrace=False)
+        pytest.skip(reason)
+    user = _server_user()
+    # Not under pytest's tmp_path: its folders are 0700 root's, which the server user cannot enter.
+    root = Path(tempfile.mkdtemp(prefix="feed-archiver-pg-"))
+    server = PostgresServer(bin_dir, root, _free_port(), user)
+    server._chown(root)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, made on first use, stopped and removed at the end."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh empty database for this test, owned by `archiver`; its postgresql:// URL. Dropped after."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
