@@ -100,8 +100,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "status":
         from crawler.console import print_status
+        from crawler.errors import StateError
 
-        print_status(asyncio.run(app.status_rows(settings)), as_json=args.json)
+        try:
+            rows = asyncio.run(app.status_rows(settings))
+        except StateError as exc:  # a store that cannot be opened: one line, as crawl and run say it
+            print(exc, file=sys.stderr)
+            return app.EXIT_STARTUP
+        print_status(rows, as_json=args.json)
         return 0
     if args.command == "crawl":
         return asyncio.run(app.run_once(settings, args.feed))

@@ -3,7 +3,7 @@
 SQLAlchemy Core. All SQL lives here, as functions of one `sa.Connection` that a
 `Database` runs in a transaction: the embedded default (`sqlite:///`) on a thread of
 its own, PostgreSQL (asyncpg) through SQLAlchemy's asyncio extension (the tests
-drive that path with aiosqlite). Lookups of entries and images are batched and
+run it against a real server, tests/pg.py). Lookups of entries and images are batched and
 indexed, so a crawl never lists the archive.
 """
 
