@@ -102,7 +102,8 @@ class PostgresServer:
                   f"--pwfile={password_file}", "--no-sync")
         # Durability off: a test server's data dies with it, and fsync is most of a commit's time.
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+                   "-c log_line_prefix=db=%d,")  # the database on each log line: tests read it
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                   "-o", options, "start")
         self.sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}' CREATEDB")
@@ -126,6 +127,12 @@ class PostgresServer:
         if done.returncode:
             raise RuntimeError(f"{statement}: {done.stderr.strip()}")
         return done.stdout
+
+    def log_lines(self, database: str) -> list[str]:
+        """What the server logged about one database."""
+        prefix = f"db={database},"
+        return [line[len(prefix):] for line in self.log.read_text(errors="replace").splitlines()
+                if line.startswith(prefix)]
 
     def create_database(self) -> str:
         name = f"test_{os.getpid()}_{next(self._names)}"

@@ -13,6 +13,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import Item, archived_files, json_feed, rss, write_config
+from tests.integration.test_daemon import DaemonProcess, status
 from tests.pg import VISITOR, PostgresServer
 
 pytestmark = pytest.mark.usefixtures("postgres_server")
@@ -107,3 +108,31 @@ def test_without_asyncpg_the_store_says_which_extra_to_install(
     assert result.code == 3
     [line] = [line for line in result.err.splitlines() if line.strip()]
     assert "asyncpg is not installed (pip install 'feed-archiver[postgres]')" in line
+
+
+def test_the_daemon_on_postgresql_polls_and_stops_cleanly(
+    tmp_path: Path, httpserver: HTTPServer, postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """`run` on a postgresql:// state: polls, conditional re-polls, and a SIGTERM after which it
+    says goodbye on each of its connections (the server logs, at debug1, a client that just vanished)."""
+    database = postgres_url.rsplit("/", 1)[1]
+    postgres_server.sql(f"ALTER DATABASE {database} SET log_min_messages = debug1")
+    httpserver.expect_request("/feed.xml").respond_with_handler(
+        lambda request: Response(status=304) if request.headers.get("If-None-Match") == '"v1"' else Response(
+            rss([Item("First", httpserver.url_for("/1"), body(1))]), content_type="application/rss+xml",
+            headers={"ETag": '"v1"'}))
+    config = write_config(tmp_path, [{"name": "news", "url": httpserver.url_for("/feed.xml"), "interval": "1s"}],
+                          state=postgres_url)
+    daemon = DaemonProcess(config)
+    try:
+        daemon.wait_for(r"feed=news status=200 new=1 ")
+        daemon.wait_for(r"feed=news status=304 new=0 ")
+        code = daemon.stop()
+    finally:
+        daemon.close()
+    log = daemon.log + [daemon.lines.get_nowait() for _ in range(daemon.lines.qsize())]
+
+    assert code == 0
+    assert not [line for line in log if "Traceback" in line or "Warning" in line]
+    assert not [line for line in postgres_server.log_lines(database) if "unexpected EOF" in line]
+    assert status(config)["news"]["entries_archived"] == 1
