@@ -21,7 +21,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,13 +34,28 @@ _SUPERUSER = "postgres"
 _UNPRIVILEGED = "feed-archiver-pg"  # made only when root has no `postgres` user to run the server as
 
 
-def find_bin_dir() -> Path | None:
+def find_bin_dir(installed: str = "/usr/lib/postgresql/*/bin/pg_ctl", path: str | None = None) -> Path | None:
     """The newest installed PostgreSQL's binaries (Debian keeps them off PATH), else pg_ctl on PATH."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parent.parent.name))
+    found = sorted(glob.glob(installed), key=lambda p: _version(Path(p).parent.parent.name))
     if found:
         return Path(found[-1]).parent
-    on_path = shutil.which("pg_ctl")
+    on_path = shutil.which("pg_ctl", path=path)
     return Path(on_path).resolve().parent if on_path else None
+
+
+def _version(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in name.split(".") if part.isdigit())  # "9.6" < "15"
+
+
+def require_bin_dir(found: Path | None, environ: Mapping[str, str]) -> Path:
+    """`found`, or the test stops: skipped on a developer's machine, failed in CI (which must run it)."""
+    if found is not None:
+        return found
+    reason = ("PostgreSQL is not installed (no pg_ctl in /usr/lib/postgresql/*/bin or on PATH): "
+              "apt-get install postgresql")
+    if environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(reason + " (CI must run these tests)", pytrace=False)
+    pytest.skip(reason)
 
 
 def _free_port() -> int:
@@ -94,24 +109,43 @@ class PostgresServer:
         return done.stdout
 
     def start(self) -> None:
+        self.init()
+        for attempt in range(3):
+            try:
+                self.launch()
+                break
+            except RuntimeError:
+                # The free port may have been taken between our probe and the server's bind.
+                if attempt == 2 or "could not bind" not in self.log.read_text(errors="replace"):
+                    raise
+                self.log.unlink()
+                self.port = _free_port()
+        self.sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}' CREATEDB")
+        self.sql(f"CREATE ROLE {VISITOR} LOGIN PASSWORD '{PASSWORD}'")
+
+    def init(self) -> None:
         password_file = self.root / "superuser-password"
         password_file.write_text(PASSWORD + "\n")
         self._chown(password_file)
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", _SUPERUSER, "-E", "UTF8",
                   "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
                   f"--pwfile={password_file}", "--no-sync")
+
+    def launch(self) -> None:
         # Durability off: a test server's data dies with it, and fsync is most of a commit's time.
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
                    "-c log_line_prefix=db=%d,")  # the database on each log line: tests read it
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                   "-o", options, "start")
-        self.sql(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}' CREATEDB")
-        self.sql(f"CREATE ROLE {VISITOR} LOGIN PASSWORD '{PASSWORD}'")
 
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+    def remove(self) -> None:
+        """Stop the server (if it runs) and delete its folder."""
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def _chown(self, path: Path) -> None:
         if self.user:
@@ -143,24 +177,17 @@ class PostgresServer:
         self.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def start_server() -> PostgresServer:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        reason = ("PostgreSQL is not installed (no pg_ctl in /usr/lib/postgresql/*/bin or on PATH): "
-                  "apt-get install postgresql")
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(reason + " (CI must run these tests)", pytrace=False)
-        pytest.skip(reason)
+def start_server(port: int | None = None) -> PostgresServer:
+    bin_dir = require_bin_dir(find_bin_dir(), os.environ)
     user = _server_user()
     # Not under pytest's tmp_path: its folders are 0700 root's, which the server user cannot enter.
     root = Path(tempfile.mkdtemp(prefix="feed-archiver-pg-"))
-    server = PostgresServer(bin_dir, root, _free_port(), user)
+    server = PostgresServer(bin_dir, root, port or _free_port(), user)
     server._chown(root)
     try:
         server.start()
     except BaseException:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
         raise
     return server
 
@@ -172,8 +199,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         yield server
     finally:
-        server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
+        server.remove()
 
 
 @pytest.fixture
