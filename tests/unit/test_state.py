@@ -145,3 +145,15 @@ async def test_libpq_sslmode_in_the_url_is_understood(postgres_url: str) -> None
     store = await StateStore.open(postgres_url + "?sslmode=disable")
     await store.save_poll(FeedState("a"), "http://a.test/")
     await store.close()
+
+
+async def test_an_entry_or_image_recorded_twice_is_kept_once(store: StateStore) -> None:
+    # Two writers (a crawl beside a daemon, two nodes) may record one entry: ON CONFLICT DO NOTHING,
+    # within one group commit and across two.
+    image = ImageAsset("http://a.test/1.jpg", "ab/abcd.jpg", "ab" * 32, 1234, "image/jpeg")
+    twice = [store.save_poll(FeedState("a"), "http://a.test/", [entry("e1")], [image]) for _ in range(2)]
+    await asyncio.gather(*twice)
+    await store.save_poll(FeedState("a"), "http://a.test/", [entry("e1"), entry("e2")], [image])
+
+    assert await store.count_entries() == {"a": 2}
+    assert await store.known_images([image.url]) == {image.url: image}
