@@ -181,7 +181,8 @@ def start_server(port: int | None = None) -> PostgresServer:
     bin_dir = require_bin_dir(find_bin_dir(), os.environ)
     user = _server_user()
     # Not under pytest's tmp_path: its folders are 0700 root's, which the server user cannot enter.
-    root = Path(tempfile.mkdtemp(prefix="feed-archiver-pg-"))
+    # /tmp, not $TMPDIR: the server user must reach it, and a socket path has at most 107 bytes.
+    root = Path(tempfile.mkdtemp(prefix="feed-archiver-pg-", dir="/tmp" if Path("/tmp").is_dir() else None))
     server = PostgresServer(bin_dir, root, port or _free_port(), user)
     server._chown(root)
     try:

@@ -16,8 +16,6 @@ from tests.conftest import Item, archived_files, json_feed, rss, write_config
 from tests.integration.test_daemon import DaemonProcess, status
 from tests.pg import VISITOR, PostgresServer
 
-pytestmark = pytest.mark.usefixtures("postgres_server")
-
 
 def body(n: int) -> str:
     return f"<p>Paragraph {n} of a story long enough to need no page fetch.</p>" * 30
