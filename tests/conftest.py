@@ -19,6 +19,7 @@ import yaml
 from crawler.cli import main
 from tests.daemons import DaemonProcess
 from tests.faults import FaultServer
+from tests.pg import postgres_server, postgres_url  # noqa: F401  (fixtures: a real PostgreSQL, tests/pg.py)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -46,6 +47,16 @@ def daemons() -> Iterator[list[DaemonProcess]]:
     yield started
     for daemon in started:
         daemon.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A state store URL for each kind the program supports: an SQLite file, and a fresh database
+    on the test PostgreSQL server. Tests taking it run once for each."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state/store.sqlite"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @dataclass

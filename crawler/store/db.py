@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.exc import ArgumentError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -80,6 +81,9 @@ def open_database(url: str) -> Database:
     if url.startswith("postgresql://"):
         url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
     parsed = sa.make_url(url)
+    if parsed.drivername == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        # libpq's spelling, as users copy it; asyncpg takes the same modes as `ssl`.
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": parsed.query["sslmode"]})
     if parsed.get_backend_name() == "sqlite":
         if parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,17 @@ def open_database(url: str) -> Database:
 
 def reason(exc: BaseException) -> str:
     """The driver's own message, on one line (SQLAlchemy appends a second with a help link)."""
+    if isinstance(exc, ImportError) and exc.name == "asyncpg":
+        return "asyncpg is not installed (pip install 'feed-archiver[postgres]')"
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def shown(url: str) -> str:
+    """The URL without its password: error lines end up in logs and bug reports."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

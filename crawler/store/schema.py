@@ -91,19 +91,22 @@ def feed_state(row: Mapping[Any, Any]) -> FeedState:
     )
 
 
+# Rows are written in UTC: SQLite keeps a datetime's digits and drops its zone.
+
+
 def feed_row(state: FeedState, url: str) -> dict[str, Any]:
     return {
         "name": state.name, "url": url, "etag": state.etag, "last_modified": state.last_modified,
-        "last_poll": state.last_poll, "last_status": state.last_status, "last_error": state.last_error,
-        "consecutive_failures": state.consecutive_failures, "first_failure": state.first_failure,
-        "next_due": state.next_due, "dead": state.dead, "node": state.node,
+        "last_poll": utc(state.last_poll), "last_status": state.last_status, "last_error": state.last_error,
+        "consecutive_failures": state.consecutive_failures, "first_failure": utc(state.first_failure),
+        "next_due": utc(state.next_due), "dead": state.dead, "node": state.node,
     }
 
 
 def entry_row(feed: str, entry: ArchivedEntry) -> dict[str, Any]:
     return {
         "feed": feed, "entry_id": entry.entry_id, "fingerprint": entry.fingerprint, "path": entry.path,
-        "content_hash": entry.content_hash, "archived_at": entry.archived_at,
+        "content_hash": entry.content_hash, "archived_at": utc(entry.archived_at),
     }
 
 

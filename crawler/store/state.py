@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from crawler.batching import Batcher
 from crawler.errors import StateError
 from crawler.models import ArchivedEntry, FeedState, ImageAsset, Lease, LeaseGrant
 from crawler.store import versions
-from crawler.store.db import Database, open_database, reason
+from crawler.store.db import Database, open_database, reason, shown
 from crawler.store.schema import (
     entries,
     entry_row,
@@ -67,6 +67,9 @@ class StateStore:
     def __init__(self, db: Database, revision: str | None) -> None:
         self._db = db
         self.revision = revision
+        # PostgreSQL's text cannot hold NUL (SQLite's can): a JSON feed's "id": "a\u0000b" would fail
+        # the whole group commit, so NUL becomes U+FFFD there, in writes and lookups alike.
+        self._text: Callable[[str], str] = _without_nul if db.dialect == "postgresql" else str
         # Built once: SQLAlchemy then compiles each once and only binds new values.
         insert = _insert_for(db.dialect)
         self._add_entries = insert(entries).on_conflict_do_nothing(index_elements=["feed", "entry_id"])
@@ -84,13 +87,13 @@ class StateStore:
         program is refused either way (`versions.StoreTooNew`)."""
         try:
             db = open_database(url)
-        except (SQLAlchemyError, OSError, ImportError, ValueError) as exc:
-            raise StateError(f"cannot open the state store {_safe(url)}: {reason(exc)}") from exc
+        except (SQLAlchemyError, OSError, ImportError, ValueError, TypeError) as exc:
+            raise StateError(f"cannot open the state store {shown(url)}: {reason(exc)}") from exc
         try:
             revision = await db.transaction(versions.read_revision)
-            versions.check_known(revision, _safe(url))
+            versions.check_known(revision, shown(url))
             if upgrade and revision != versions.HEAD:
-                before, revision = await db.transaction(lambda conn: versions.upgrade(conn, _safe(url)))
+                before, revision = await db.transaction(lambda conn: versions.upgrade(conn, shown(url)))
                 if before is None:
                     log.info("state store created at schema %s", revision)
                 elif before != revision:
@@ -98,9 +101,10 @@ class StateStore:
         except StateError:
             await db.dispose()
             raise
-        except (SQLAlchemyError, OSError, ImportError) as exc:
-            await db.dispose()
-            raise StateError(f"cannot open the state store {_safe(url)}: {reason(exc)}") from exc
+        except (SQLAlchemyError, OSError, ImportError, TypeError) as exc:
+            # TypeError: asyncpg's connect() refusing a query parameter of the URL.
+            await db.dispose()  # else the pool's connection is left to the garbage collector
+            raise StateError(f"cannot open the state store {shown(url)}: {reason(exc)}") from exc
         return cls(db, revision)
 
     @property
@@ -129,8 +133,9 @@ class StateStore:
         """The entry ids among `keys` (id, fingerprint) already archived for `feed`, matched by id
         or by fingerprint (link + title), so that a feed whose guids change on every poll is not
         archived again and again. Indexed lookups, batched: never a listing of the archive."""
-        ids = [entry_id for entry_id, _ in keys]
-        prints = [fp for _, fp in keys if fp]
+        text = self._text
+        ids = [text(entry_id) for entry_id, _ in keys]
+        prints = [text(fp) for _, fp in keys if fp]
         seen_ids: set[str] = set()
         seen_prints: set[str] = set()
 
@@ -145,7 +150,7 @@ class StateStore:
                 seen_prints.update(conn.execute(query).scalars())
 
         await self._run(lookup)
-        return {entry_id for entry_id, fp in keys if entry_id in seen_ids or (fp and fp in seen_prints)}
+        return {entry_id for entry_id, fp in keys if text(entry_id) in seen_ids or (fp and text(fp) in seen_prints)}
 
     async def count_entries(self) -> dict[str, int]:
         query = sa.select(entries.c.feed, sa.func.count()).group_by(entries.c.feed)
@@ -175,12 +180,15 @@ class StateStore:
             kept = [p for p, ok in zip(polls, held, strict=True) if ok]
             rows = [entry_row(p.state.name, a) for p in kept for a in p.archived]
             assets = [image_row(i) for p in kept for i in p.new_images]
+            feed_rows = [feed_row(p.state, p.url) for p in kept]
+            if self._text is _without_nul:
+                rows, assets, feed_rows = ([_row_without_nul(r) for r in group] for group in (rows, assets, feed_rows))
             if rows:
                 conn.execute(self._add_entries, rows)
             if assets:
                 conn.execute(self._add_images, assets)
-            if kept:
-                conn.execute(self._put_feeds, [feed_row(p.state, p.url) for p in kept])
+            if feed_rows:
+                conn.execute(self._put_feeds, feed_rows)
             return held
 
         return await self._run(write)
@@ -189,11 +197,13 @@ class StateStore:
 
     async def known_images(self, urls: Sequence[str]) -> dict[str, ImageAsset]:
         known: dict[str, ImageAsset] = {}
+        asked = {self._text(url): url for url in urls}  # stored spelling -> the caller's
 
         def lookup(conn: sa.Connection) -> None:
-            for chunk in _chunks(list(dict.fromkeys(urls))):
+            for chunk in _chunks(list(asked)):
                 for row in conn.execute(sa.select(images).where(images.c.url.in_(chunk))).mappings():
-                    known[row["url"]] = image_asset(row)
+                    url = asked[row["url"]]
+                    known[url] = replace(image_asset(row), url=url)
 
         await self._run(lookup)
         return known
@@ -282,11 +292,12 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[start : start + _BATCH]
 
 
-def _safe(url: str) -> str:
-    """The URL as it may be logged: without its password."""
-    if "@" not in url:
-        return url
-    return sa.make_url(url).render_as_string(hide_password=True)
+def _without_nul(value: str) -> str:
+    return value.replace("\x00", "\ufffd")
+
+
+def _row_without_nul(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: _without_nul(value) if isinstance(value, str) else value for key, value in row.items()}
 
 
 def _insert_for(dialect: str) -> Callable[[sa.Table], Any]:

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import CliResult, Item, archived_files, rss, write_config
 from tests.daemons import EVENT_TIMEOUT, DaemonProcess, start, status
 from tests.faults import FaultServer, Handler, respond
@@ -68,7 +66,7 @@ class Feeds:
         with self.changed:
             assert self.changed.wait_for(lambda: done(self.times), timeout), dict(self.times)
 
-    def configs(self, tmp_path: Path, pg_url: str, nodes: list[str], **top: Any) -> dict[str, Path]:
+    def configs(self, tmp_path: Path, postgres_url: str, nodes: list[str], **top: Any) -> dict[str, Path]:
         """One config per node, the same but for `cluster.node`; one archive folder for all."""
         feeds = [{"name": name, "url": self.server.url(f"/{name}.xml")} for name in self.names]
         paths = {}
@@ -76,7 +74,7 @@ class Feeds:
             folder = tmp_path / node
             folder.mkdir()
             paths[node] = write_config(
-                folder, feeds, archive_dir=str(tmp_path / "archive"), state=pg_url,
+                folder, feeds, archive_dir=str(tmp_path / "archive"), state=postgres_url,
                 cluster={"node": node, "lease": f"{LEASE:g}s"},
                 defaults={"interval": f"{INTERVAL:g}s", "full_text": "never", "images": False}, **top,
             )
@@ -97,10 +95,10 @@ def assert_archived_exactly_once(tmp_path: Path, feeds: Feeds, config: Path) -> 
 
 
 def test_three_nodes_share_the_polls_and_no_feed_is_polled_more_often_than_one_daemon_would(
-    tmp_path: Path, server: FaultServer, pg_url: str, daemons: list[DaemonProcess]
+    tmp_path: Path, server: FaultServer, postgres_url: str, daemons: list[DaemonProcess]
 ) -> None:
     feeds = Feeds(server, 9)
-    configs = feeds.configs(tmp_path, pg_url, ["n1", "n2", "n3"])
+    configs = feeds.configs(tmp_path, postgres_url, ["n1", "n2", "n3"])
     nodes = {node: start(daemons, path) for node, path in configs.items()}
     began = time.monotonic()
 
@@ -124,10 +122,10 @@ def test_three_nodes_share_the_polls_and_no_feed_is_polled_more_often_than_one_d
 
 
 def test_a_killed_node_s_feeds_are_polled_by_the_others_within_a_lease_and_an_interval(
-    tmp_path: Path, server: FaultServer, pg_url: str, daemons: list[DaemonProcess]
+    tmp_path: Path, server: FaultServer, postgres_url: str, daemons: list[DaemonProcess]
 ) -> None:
     feeds = Feeds(server, 4, slow=True)
-    configs = feeds.configs(tmp_path, pg_url, ["n1", "n2", "n3"])
+    configs = feeds.configs(tmp_path, postgres_url, ["n1", "n2", "n3"])
     nodes = {node: start(daemons, path) for node, path in configs.items()}
     assert feeds.slow_seen.wait(EVENT_TIMEOUT)
     holder = status(configs["n1"])["slow"]["leased_by"]
@@ -149,10 +147,10 @@ def test_a_killed_node_s_feeds_are_polled_by_the_others_within_a_lease_and_an_in
 
 
 def test_a_node_paused_past_its_lease_records_nothing_when_it_wakes(
-    tmp_path: Path, server: FaultServer, pg_url: str, daemons: list[DaemonProcess]
+    tmp_path: Path, server: FaultServer, postgres_url: str, daemons: list[DaemonProcess]
 ) -> None:
     feeds = Feeds(server, 0, slow=True)
-    configs = feeds.configs(tmp_path, pg_url, ["n1", "n2"])
+    configs = feeds.configs(tmp_path, postgres_url, ["n1", "n2"])
     first = start(daemons, configs["n1"])
     assert feeds.slow_seen.wait(EVENT_TIMEOUT)
     assert status(configs["n1"])["slow"]["leased_by"] == "n1"
@@ -174,10 +172,10 @@ def test_a_node_paused_past_its_lease_records_nothing_when_it_wakes(
 
 
 def test_a_crawl_beside_running_daemons_archives_nothing_twice_and_names_the_leases_it_left(
-    tmp_path: Path, server: FaultServer, pg_url: str, daemons: list[DaemonProcess]
+    tmp_path: Path, server: FaultServer, postgres_url: str, daemons: list[DaemonProcess]
 ) -> None:
     feeds = Feeds(server, 3, slow=True)
-    configs = feeds.configs(tmp_path, pg_url, ["n1", "n2"])
+    configs = feeds.configs(tmp_path, postgres_url, ["n1", "n2"])
     nodes = [start(daemons, path) for path in configs.values()]
     assert feeds.slow_seen.wait(EVENT_TIMEOUT)
     holder = status(configs["n1"])["slow"]["leased_by"]
@@ -195,10 +193,10 @@ def test_a_crawl_beside_running_daemons_archives_nothing_twice_and_names_the_lea
 
 
 def test_nodes_starting_together_on_an_empty_database_migrate_it_once(
-    tmp_path: Path, server: FaultServer, pg_url: str
+    tmp_path: Path, server: FaultServer, postgres_url: str
 ) -> None:
     feeds = Feeds(server, 2)
-    configs = feeds.configs(tmp_path, pg_url, ["n1", "n2", "n3"])
+    configs = feeds.configs(tmp_path, postgres_url, ["n1", "n2", "n3"])
     env = {**os.environ}
     runs = [subprocess.Popen([sys.executable, "-m", "crawler", "--log-level", "info", "crawl", "--config", str(path)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -219,13 +217,3 @@ def test_a_cluster_block_needs_a_postgresql_store(tmp_path: Path, cli: Callable[
     assert result.code == 2
     assert result.err.strip().endswith("cluster: needs a postgresql:// state store (an SQLite store has one writer)")
     assert len(result.err.strip().splitlines()) == 1
-
-
-@pytest.fixture
-def pg_url() -> str:  # DEV ONLY: replaced by tests/pg.py's fixture at merge
-    import uuid
-
-    name = "t" + uuid.uuid4().hex[:12]
-    subprocess.run(["psql", "-h", "127.0.0.1", "-p", "55432", "-U", "postgres", "-c",
-                    f"create database {name} owner archiver"], check=True, capture_output=True)
-    return f"postgresql://archiver:secret@127.0.0.1:55432/{name}"

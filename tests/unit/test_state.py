@@ -1,13 +1,13 @@
 """The state store through both of its drivers: the default `sqlite:///` (the standard library's
-driver on a thread of its own) and SQLAlchemy's asyncio extension (here with aiosqlite; asyncpg for
-PostgreSQL takes the same path). Both must keep the same records."""
+driver on a thread of its own) and a real PostgreSQL server (asyncpg through SQLAlchemy's asyncio
+extension; tests/pg.py). Both must keep the same records."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,13 +15,14 @@ import pytest
 from crawler.errors import StateError
 from crawler.models import ArchivedEntry, FeedState, ImageAsset
 from crawler.store.state import StateStore
+from tests.pg import PostgresServer
 
 WHEN = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "sqlite+aiosqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
-    opened = await StateStore.open(f"{request.param}:///{tmp_path}/state/store.sqlite")
+@pytest.fixture
+async def store(state_url: str) -> AsyncIterator[StateStore]:
+    opened = await StateStore.open(state_url)
     yield opened
     await opened.close()
 
@@ -97,3 +98,93 @@ async def test_the_default_store_is_a_plain_sqlite_file_in_wal_mode(tmp_path: Pa
     with sqlite3.connect(tmp_path / "store.sqlite") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert db.execute("SELECT name, etag FROM feeds").fetchall() == [("a", '"v1"')]
+
+
+async def test_two_polls_of_one_feed_in_one_group_commit_keep_the_later(store: StateStore) -> None:
+    # PostgreSQL refuses an upsert that touches one row twice in one statement; the group commit
+    # must not build one.
+    await asyncio.gather(*(store.save_poll(FeedState("a", etag=f'"v{i}"'), "http://a.test/") for i in range(3)))
+
+    assert (await store.feed_state("a")).etag == '"v2"'
+
+
+async def test_nul_characters_from_a_feed_are_stored_and_found_again(store: StateStore) -> None:
+    # JSON allows "\u0000" in an id; PostgreSQL's text does not. The poll must land, and the entry
+    # must be found again, not archived on every poll.
+    image = ImageAsset("http://a.test/\x00.jpg", "ab/abcd.jpg", "ab" * 32, 1, "image/jpeg")
+    await store.save_poll(FeedState("a", etag='"\x00"', last_error="bad\x00byte"), "http://a.test/",
+                          [entry("id\x00", "fp\x00")], [image])
+    await store.save_poll(FeedState("b", last_status=200), "http://b.test/")
+
+    assert await store.seen_entries("a", [("id\x00", None), ("other", "fp\x00"), ("new", None)]) == {"id\x00", "other"}
+    assert await store.known_images([image.url]) == {image.url: image}
+    assert (await store.feed_state("a")).last_error in ("bad\x00byte", "bad\ufffdbyte")
+    assert (await store.feed_state("b")).last_status == 200
+
+
+async def test_datetimes_come_back_in_utc_whatever_zone_they_were_saved_in(store: StateStore) -> None:
+    in_tokyo = datetime(2026, 11, 26, 17, 30, tzinfo=timezone(timedelta(hours=9)))
+    await store.save_poll(FeedState("a", last_poll=in_tokyo, next_due=WHEN), "http://a.test/")
+
+    state = await store.feed_state("a")
+
+    assert state.last_poll == WHEN and state.last_poll.tzinfo == UTC and state.next_due == WHEN
+
+
+async def test_a_password_never_shows_in_the_error(postgres_server: PostgresServer, postgres_url: str) -> None:
+    wrong = postgres_url.replace(":secret@", ":hunter2@")
+
+    with pytest.raises(StateError) as raised:
+        await StateStore.open(wrong)
+
+    assert "hunter2" not in str(raised.value) and "password authentication failed" in str(raised.value)
+
+
+async def test_libpq_sslmode_in_the_url_is_understood(postgres_url: str) -> None:
+    # Users copy libpq URLs; asyncpg calls the same setting `ssl` and refused `sslmode` with a TypeError.
+    store = await StateStore.open(postgres_url + "?sslmode=disable")
+    await store.save_poll(FeedState("a"), "http://a.test/")
+    await store.close()
+
+
+async def test_an_entry_or_image_recorded_twice_is_kept_once(store: StateStore) -> None:
+    # Two writers (a crawl beside a daemon, two nodes) may record one entry: ON CONFLICT DO NOTHING,
+    # within one group commit and across two.
+    image = ImageAsset("http://a.test/1.jpg", "ab/abcd.jpg", "ab" * 32, 1234, "image/jpeg")
+    twice = [store.save_poll(FeedState("a"), "http://a.test/", [entry("e1")], [image]) for _ in range(2)]
+    await asyncio.gather(*twice)
+    await store.save_poll(FeedState("a"), "http://a.test/", [entry("e1"), entry("e2")], [image])
+
+    assert await store.count_entries() == {"a": 2}
+    assert await store.known_images([image.url]) == {image.url: image}
+
+
+async def test_a_lease_is_taken_once_and_a_poll_is_recorded_only_while_it_holds(postgres_url: str) -> None:
+    store = await StateStore.open(postgres_url)
+    try:
+        first = await store.take_lease("gazette", "n1", 60, only_if_due=True)
+        assert first.lease is not None and first.state == FeedState("gazette")
+        refused = await store.take_lease("gazette", "n2", 60, only_if_due=False)
+        assert refused.lease is None and refused.holder == "n1"
+        assert await store.lease_holders() == {"gazette": "n1"}
+
+        state = FeedState("gazette", last_poll=WHEN, next_due=datetime(2999, 1, 1, tzinfo=UTC), node="n1")
+        assert await store.save_poll(state, "http://a.test/feed.xml", [entry("e1")], lease=first.lease)
+        assert await store.lease_holders() == {}, "recording the poll ends its lease"
+        not_due = await store.take_lease("gazette", "n2", 60, only_if_due=True)
+        assert not_due.lease is None and not_due.due == state.next_due and not_due.holder is None
+        assert await store.lease_holders() == {}
+
+        # A lease of no length has expired by the next statement: another node takes the feed,
+        # and the first holder's poll is refused whole.
+        stale = await store.take_lease("gazette", "n1", 0, only_if_due=False)
+        taken = await store.take_lease("gazette", "n2", 60, only_if_due=False)
+        assert stale.lease is not None and taken.lease is not None and taken.lease.token > stale.lease.token
+        assert await store.renew_leases([stale.lease, taken.lease], 60) == [stale.lease]
+        late = FeedState("gazette", last_poll=WHEN, last_error="late", node="n1")
+        assert not await store.save_poll(late, "http://a.test/feed.xml", [entry("e2")], lease=stale.lease)
+        kept = await store.feed_state("gazette")
+        assert kept.node == "n1" and kept.last_error is None
+        assert await store.seen_entries("gazette", [("e1", None), ("e2", None)]) == {"e1"}
+    finally:
+        await store.close()
