@@ -12,11 +12,14 @@ here, it accepts later.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 WEB_SCHEMES = ("http", "https")
+_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def absolute(ref: str, base: str = "") -> str | None:
@@ -26,18 +29,22 @@ def absolute(ref: str, base: str = "") -> str | None:
     is: whether to keep it is the sanitizer's call. An http(s) URL must name a host that httpx
     can connect to, on a port that exists.
     """
-    ref = ref.strip()
+    ref = ref.translate(_TAB_NEWLINE).strip()  # as browsers do
     try:
-        url = urljoin(base, ref) if base else ref
-    except ValueError:  # a malformed base: the reference may still stand on its own
-        url = ref
-    try:
+        try:
+            url = urljoin(base, ref) if base else ref
+        except ValueError:  # a malformed base: an absolute reference still stands on its own
+            url = ref
+            if not urlsplit(ref).scheme:
+                return None
+        if _CONTROL.search(url):  # no parser agrees on these, and lxml cannot even hold them
+            return None
         parts = urlsplit(url)
         _ = parts.port  # raises for a port out of range or not a number
         if parts.scheme.lower() in WEB_SCHEMES:
             if not parts.hostname:
                 return None
-            httpx.URL(url)  # IDNA and the characters httpx refuses in a host
+            _ = httpx.URL(url).host  # IDNA (decoded on first use) and what httpx refuses in a host
     except (ValueError, UnicodeError, httpx.InvalidURL):
         return None
     return url
