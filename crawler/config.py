@@ -20,14 +20,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crawler import __version__
-from crawler.errors import ConfigError
-from crawler.models import FeedSource, FullTextMode, HttpSettings
+from crawler.errors import ConfigError as ConfigError
 
-# The value types live in models (the stages read them without loading pydantic); they are
-# named here too, where the config that builds them is.
-__all__ = [
-    "ConfigError", "FeedSource", "FullTextMode", "HttpSettings", "Settings", "ensure_archive_dir", "load_settings",
-]
+# The value types live in models (the stages read them without loading pydantic) and are
+# re-exported here, where the config that builds them is.
+from crawler.models import FeedSource as FeedSource
+from crawler.models import FullTextMode as FullTextMode
+from crawler.models import HttpSettings as HttpSettings
 
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube.com",

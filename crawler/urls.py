@@ -19,6 +19,7 @@ import httpx
 
 WEB_SCHEMES = ("http", "https")
 _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+_PLAIN_HOST = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
@@ -42,9 +43,13 @@ def absolute(ref: str, base: str = "") -> str | None:
         parts = urlsplit(url)
         _ = parts.port  # raises for a port out of range or not a number
         if parts.scheme.lower() in WEB_SCHEMES:
-            if not parts.hostname:
+            host = parts.hostname
+            if not host:
                 return None
-            _ = httpx.URL(url).host  # IDNA (decoded on first use) and what httpx refuses in a host
+            if not _PLAIN_HOST.fullmatch(host) or "xn--" in host:
+                # IDNA (httpx decodes it on first use) and what httpx refuses in a host; a plain
+                # ASCII name has neither, and skips the cost (most of a re-poll's URL checks).
+                _ = httpx.URL(url).host
     except (ValueError, UnicodeError, httpx.InvalidURL):
         return None
     return url
