@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from crawler.cluster.coordinator import Coordinator, Leases, Local
 from crawler.cluster.lock import ArchiveLocked, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir
 from crawler.console import crawl_progress, print_summary
-from crawler.errors import StateError
+from crawler.errors import CrawlerError, StateError
 from crawler.fetch import Clients, Fetcher
 from crawler.image_store import ImageStore
 from crawler.image_worker import ImageWorkers
@@ -86,10 +86,22 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
                     return await crawl_feed(source, deps, grant.state, grant.lease)
                 finally:
                     deps.coordinator.done(grant.lease)
+            except Exception as exc:  # one feed's failure, whatever it is: the others go on
+                return _crashed(source, exc)
             finally:
                 on_feed_done()
 
     return list(await asyncio.gather(*(one(f) for f in feeds)))
+
+
+def _crashed(source: FeedSource, exc: Exception) -> FeedReport:
+    """The report of a poll that raised: one line at error level, the traceback at debug level.
+    The state store failing (its save, say) is a `StateError` and says so; anything else is a bug
+    that cost this one feed its poll."""
+    error = str(exc) if isinstance(exc, CrawlerError) else f"internal error: {type(exc).__name__}: {exc}"
+    log.debug("feed=%s poll raised", source.name, exc_info=exc)
+    log.error("feed=%s url=%s failed: %s", source.name, source.url, error)
+    return FeedReport(name=source.name, url=source.url, status="failed", error=error)
 
 
 async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
@@ -97,14 +109,19 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
     feeds = settings.select(list(names))
     ensure_archive_dir(settings)
     started = time.monotonic()
-    try:
-        with writer_lock(settings.archive_dir, settings.state_url):
-            async with open_deps(settings) as deps:
-                with crawl_progress(len(feeds)) as progress:
-                    reports = await crawl_all(feeds, deps, progress.feed_done)
-    except (StateError, ArchiveLocked) as exc:
-        log.error("%s", exc)
-        return EXIT_STARTUP
+    async with AsyncExitStack() as stack:
+        try:
+            stack.enter_context(writer_lock(settings.archive_dir, settings.state_url))
+            deps = await stack.enter_async_context(open_deps(settings))
+        except (StateError, ArchiveLocked) as exc:
+            log.error("%s", exc)
+            return EXIT_STARTUP
+        try:
+            with crawl_progress(len(feeds)) as progress:
+                reports = await crawl_all(feeds, deps, progress.feed_done)
+        except StateError as exc:  # before any feed ran (reading the feeds' states): not a start-up failure
+            log.error("the state store failed during the crawl: %s", exc)
+            return EXIT_FAILURES
     print_summary(reports, time.monotonic() - started)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURES
 

@@ -126,8 +126,10 @@ def _prepare_folder(root: Path, target: Path) -> bool:
     return target.exists()
 
 
-async def write_document(archive_dir: Path, doc: ArchivedDocument, guid: str) -> bool:
-    """Write the entry's file; False when the file for this guid was already in place (kept as is)."""
+async def write_document(archive_dir: Path, doc: ArchivedDocument, guid: str) -> str:
+    """Write the entry's file; returns the SHA-256 of the file now at its path, which is the
+    document's unless a file for this guid was already there (kept as is, and its hash given:
+    the store records what is on disk)."""
     target = resolve_inside(archive_dir, doc.relpath)
     try:
         return await run_off_loop(_write_document_sync, archive_dir.resolve(), target, doc, guid)
@@ -135,19 +137,22 @@ async def write_document(archive_dir: Path, doc: ArchivedDocument, guid: str) ->
         raise ArchiveError(f"cannot write {doc.relpath}: {exc.strerror or exc}") from exc
 
 
-def _write_document_sync(root: Path, target: Path, doc: ArchivedDocument, guid: str) -> bool:
+def _write_document_sync(root: Path, target: Path, doc: ArchivedDocument, guid: str) -> str:
     # One trip to a worker thread for the whole write: thread hand-offs, not disks, were the cost.
-    if _prepare_folder(root, target) and _holds_guid(target, guid):
+    if _prepare_folder(root, target) and (kept := _hash_if_holds_guid(target, guid)) is not None:
         # Written by a run that was killed before it could record it: record, do not duplicate.
-        return False
+        return kept
     atomic_write_bytes_sync(target, doc.text.encode("utf-8"))
-    return True
+    return doc.content_hash
 
 
-def _holds_guid(path: Path, guid: str) -> bool:
+def _hash_if_holds_guid(path: Path, guid: str) -> str | None:
+    """The file's SHA-256 when it is this guid's entry, else None."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            head = handle.read(64 * 1024)
-    except (OSError, UnicodeDecodeError):
-        return False
-    return f"\nguid: {quoted(guid)}\n" in head
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = data[: 64 * 1024].decode("utf-8", errors="ignore")
+    if f"\nguid: {quoted(guid)}\n" not in head:
+        return None
+    return hashlib.sha256(data).hexdigest()

@@ -29,7 +29,7 @@ _FIRST_IMG_SRC = re.compile(r"<img\b[^>]*?\ssrc=\"([^\"]*)\"")
 class Prepared:
     html: str
     image_urls: tuple[str, ...]
-    warning: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def prepare(feed_html: str, feed_base: str, page: bytes | None = None, page_url: str = "") -> Prepared:
@@ -45,8 +45,8 @@ def prepare(feed_html: str, feed_base: str, page: bytes | None = None, page_url:
             html, base = better, page_url
         elif warning is None:
             warning = "the page yielded no more text than the feed; kept the feed's text"
-    html, urls = find_images(html, base)
-    return Prepared(html, tuple(urls), warning)
+    found = find_images(html, base)
+    return Prepared(found.html, tuple(found.urls), (*([warning] if warning else []), *found.malformed))
 
 
 @lru_cache(maxsize=8)

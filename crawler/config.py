@@ -13,7 +13,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import pydantic
@@ -21,9 +21,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crawler import __version__
-from crawler.errors import ConfigError
+from crawler.errors import ConfigError as ConfigError
 
-FullTextMode = Literal["auto", "always", "never"]
+# The value types live in models (the stages read them without loading pydantic) and are
+# re-exported here, where the config that builds them is.
+from crawler.models import FeedSource as FeedSource
+from crawler.models import FullTextMode as FullTextMode
+from crawler.models import HttpSettings as HttpSettings
 
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube.com",
@@ -190,43 +194,11 @@ class ConfigModel(_Strict):
 
 
 @dataclass(frozen=True)
-class HttpSettings:
-    user_agent: str
-    timeout: float
-    total_timeout: float
-    max_body: int
-    max_redirects: int
-    concurrency: int
-    per_host: int
-    retries: int
-    proxy: str | None
-    http2: bool
-
-
-@dataclass(frozen=True)
 class ClusterSettings:
     """This process as a node of a cluster on one PostgreSQL store (see DESIGN.md, "Cluster")."""
 
     node: str
     lease: float
-
-
-@dataclass(frozen=True)
-class FeedSource:
-    """One feed to poll, with `defaults:` already merged in."""
-
-    name: str
-    url: str
-    categories: tuple[str, ...] = ()
-    author: str | None = None
-    interval: float = 1800.0
-    cron: str | None = None
-    full_text: FullTextMode = "auto"
-    full_text_min_chars: int = 500
-    images: bool = True
-    max_items: int = 50
-    headers: Mapping[str, str] = field(default_factory=dict)
-    allow_private_network: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -394,30 +366,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         if feed.interval is not None and feed.cron is not None:
             raise ConfigError(shown, line, where, "set either interval or cron, not both")
         url = feed.url or model.rsshub.rstrip("/") + (feed.route or "")
-        own_schedule = feed.interval is not None or feed.cron is not None
-
-        def pick(key: str, fallback: Any, feed: FeedModel = feed) -> Any:
-            value = getattr(feed, key)
-            if value is None:
-                value = getattr(defaults, key)
-            return fallback if value is None else value
-
-        feeds.append(
-            FeedSource(
-                name=feed.name,
-                url=url,
-                categories=tuple(pick("categories", [])),
-                author=pick("author", None),
-                interval=pick("interval", 1800.0),
-                cron=feed.cron if own_schedule else defaults.cron,
-                full_text=pick("full_text", "auto"),
-                full_text_min_chars=pick("full_text_min_chars", 500),
-                images=pick("images", True),
-                max_items=pick("max_items", 50),
-                headers={**(defaults.headers or {}), **(feed.headers or {})},
-                allow_private_network=pick("allow_private_network", None),
-            )
-        )
+        feeds.append(FeedSource(name=feed.name, url=url, **_merge_options(feed, defaults)))
     http = HttpSettings(**model.http.model_dump())
     return Settings(
         config_path=config_path,
@@ -442,6 +391,23 @@ def _cluster(model: ConfigModel, state_url: str, shown: str, lines: dict[str, in
         return None
     given = model.cluster or ClusterModel()
     return ClusterSettings(node=given.node or f"{socket.gethostname()}-{os.getpid()}", lease=given.lease)
+
+
+def _merge_options(feed: FeedModel, defaults: OptionsModel) -> dict[str, Any]:
+    """The per-feed keys of `FeedSource`: the feed's own value, else `defaults:`, else the
+    field's default in `FeedSource`. Read off `OptionsModel`'s fields, so a new per-feed key
+    is declared there and in `FeedSource`, and nothing here changes."""
+    merged: dict[str, Any] = {}
+    for key in OptionsModel.model_fields:
+        value = getattr(feed, key)
+        merged[key] = getattr(defaults, key) if value is None else value
+    # A schedule is one setting: a feed's own interval replaces a default cron, and the reverse.
+    if feed.interval is not None or feed.cron is not None:
+        merged["cron"] = feed.cron
+    merged["headers"] = {**(defaults.headers or {}), **(feed.headers or {})}
+    if merged["categories"] is not None:
+        merged["categories"] = tuple(merged["categories"])
+    return {key: value for key, value in merged.items() if value is not None}
 
 
 def ensure_archive_dir(settings: Settings) -> None:

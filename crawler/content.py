@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import re
 
-from crawler.config import FullTextMode
-from crawler.parse import html_to_text
+from crawler.models import FullTextMode
+from crawler.text import compact_length, html_to_text, text_length
 
 _TRUNCATED = re.compile(
     r"(…|\.\.\.|\[…\]|\[\.\.\.\]|read more|continue reading|read the full|full story|阅读全文|阅读更多|查看全文)\W*$",
     re.IGNORECASE,
 )
-
-
-def text_length(html: str) -> int:
-    return len("".join(html_to_text(html).split()))
 
 
 def looks_truncated(text: str) -> bool:
@@ -32,7 +28,7 @@ def wants_full_text(feed_html: str, link: str, mode: FullTextMode, min_chars: in
     if mode == "always":
         return True
     text = html_to_text(feed_html)
-    return len("".join(text.split())) < min_chars or looks_truncated(text)
+    return compact_length(text) < min_chars or looks_truncated(text)
 
 
 def better_of(feed_html: str, page_html: str | None) -> str | None:

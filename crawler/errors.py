@@ -10,6 +10,7 @@
     │   │   └── RateLimited  429/503 with a Retry-After we do not wait for
     │   ├── TooLarge         the body (after decompression) passed `max_body`
     │   ├── RedirectError    a loop, too many hops, or a non-HTTP target
+    │   ├── MalformedURL     a URL that cannot be parsed (`http://[::1`, port 99999, bad IDNA)
     │   ├── Blocked          a URL from a feed that points at a private address
     │   └── BadContent       a body that is not what was asked for (HTML as an image)
     ├── ParseError           a feed that cannot be read
@@ -86,6 +87,10 @@ class TooLarge(FetchError):
 
 class RedirectError(FetchError):
     """A redirect loop, too many hops, or a redirect to a non-HTTP scheme."""
+
+
+class MalformedURL(FetchError):
+    """A URL (from a feed, a page or a redirect) that cannot be parsed, so never requested."""
 
 
 class Blocked(FetchError):

@@ -20,12 +20,11 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-from crawler.config import HttpSettings
 from crawler.errors import (
     BadContent,
     Blocked,
@@ -33,14 +32,16 @@ from crawler.errors import (
     FetchError,
     FetchTimeout,
     HTTPStatusError,
+    MalformedURL,
     RateLimited,
     RedirectError,
     TooLarge,
     TotalTimeout,
 )
 from crawler.guard import BlockedAddress, GuardedTransport, is_private_host
-from crawler.models import FetchResult
+from crawler.models import FetchResult, HttpSettings
 from crawler.slots import Priority, PrioritySemaphore
+from crawler.urls import absolute, shown
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,10 @@ class Fetcher:
         self._hosts: dict[str, PrioritySemaphore] = {}
 
     async def is_private(self, url: str) -> bool:
-        """Whether `url`'s host resolves to a private or local address (cached per host)."""
+        """Whether `url`'s host resolves to a private or local address (cached per host); a
+        malformed URL has no address at all and is not private."""
+        if absolute(url) is None:
+            return False
         parts = urlsplit(url)
         host = parts.hostname or ""
         if host not in self._private_hosts:
@@ -286,6 +290,9 @@ class Fetcher:
         come back). `guarded` requests (URLs found inside feeds) connect only to
         public addresses.
         """
+        if absolute(url) is None:
+            # Checked once here: the pools, slots and the guard all take the URL apart.
+            raise MalformedURL(url, f"malformed URL {shown(url)}")
         request_headers = dict(headers or {})
         if accept:
             request_headers["Accept"] = accept
@@ -324,7 +331,9 @@ class Fetcher:
             async with self.slot(current, Priority.URGENT), self._clients.use(current, guarded) as pool:
                 result = await self._send(pool, current, headers, max_body)
             if isinstance(result, str):
-                target = urljoin(current, result)
+                target = absolute(result, current)
+                if target is None:
+                    raise RedirectError(url, f"redirect to a malformed URL {shown(result)}")
                 if target in seen:
                     raise RedirectError(url, f"redirect loop at {target}")
                 seen.add(target)

@@ -4,12 +4,20 @@ One download per URL per process even when many articles ask at once, and a
 URL -> file map in the state store so that a later crawl downloads nothing it
 already has. The downloads themselves run in the image worker process
 (`image_worker`), under this process's concurrency limits.
+
+Two rules keep the guard on private addresses whole. A download is shared only
+between requests with the same guard (the in-flight map is keyed by URL and
+guard): what a feed on the LAN was allowed to fetch from a private address is
+never handed to one that must stay off them. And a guarded request takes an
+image from the store only when the image's host is public now: the table does
+not say how it was fetched, so the address is checked again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from crawler.batching import Batcher
 from crawler.errors import CrawlerError
@@ -19,55 +27,76 @@ from crawler.models import ImageAsset
 from crawler.slots import Priority
 from crawler.store.state import StateStore
 
+_Key = tuple[str, bool]  # (URL, guarded)
+
+
+@dataclass
+class FetchedImages:
+    """What one article's images came to."""
+
+    assets: dict[str, ImageAsset] = field(default_factory=dict)  # every URL that could be had
+    downloaded: list[ImageAsset] = field(default_factory=list)  # those the store has no row for yet
+    errors: list[str] = field(default_factory=list)  # one message per URL that could not
+
 
 class ImageStore:
-    """Downloads images once each, through `workers`, under `fetcher`'s global and per-host limits."""
+    """Downloads images once each, through `workers`, under `fetcher`'s global and per-host limits.
+
+    An image stays in the in-flight map until a poll that used it has been saved (`recorded`):
+    until then, another article asking for it shares the download, and a poll whose save failed
+    finds it there again and records it, without downloading it twice.
+    """
 
     def __init__(self, fetcher: Fetcher, workers: ImageWorkers, store: StateStore) -> None:
         self._fetcher = fetcher
         self._workers = workers
         self._store = store
-        self._tasks: dict[str, asyncio.Task[ImageAsset]] = {}
+        self._tasks: dict[_Key, asyncio.Task[ImageAsset]] = {}
         self._lookups: Batcher[str, ImageAsset | None] = Batcher(self._look_up)
-        self._unrecorded: list[ImageAsset] = []
 
-    def take_unrecorded(self) -> list[ImageAsset]:
-        """Images stored since the last call, for the state store to record with the next poll.
+    def recorded(self, assets: Iterable[ImageAsset]) -> None:
+        """These images are in the store now (a poll that used them was saved): from here on the
+        store answers for them, and the map does not grow in a long-running daemon."""
+        for asset in assets:
+            for guarded in (False, True):
+                task = self._tasks.get((asset.url, guarded))
+                if task is not None and task.done():
+                    del self._tasks[(asset.url, guarded)]
 
-        Finished downloads are forgotten here: from now on the store answers for them, and a
-        failed one may be tried again by a later poll (a long-running daemon must not grow).
-        """
-        taken, self._unrecorded = self._unrecorded, []
-        for url in [u for u, task in self._tasks.items() if task.done()]:
-            del self._tasks[url]
-        return taken
-
-    async def fetch_all(
-        self, urls: Sequence[str], referer: str, *, guarded: bool = True
-    ) -> tuple[dict[str, ImageAsset], list[str]]:
-        """Every URL that could be had, and one message per URL that could not."""
-        known = await self._known([u for u in urls if u not in self._tasks])
+    async def fetch_all(self, urls: Sequence[str], referer: str, *, guarded: bool = True) -> FetchedImages:
+        """Every URL that could be had, which of them this article's poll must record, and one
+        message per URL that could not be had."""
+        known = await self._known([u for u in urls if (u, guarded) not in self._tasks], guarded)
         for url in urls:
-            if url not in self._tasks and url not in known:
-                self._tasks[url] = asyncio.ensure_future(self._download(url, referer, guarded))
-        assets: dict[str, ImageAsset] = dict(known)
-        errors: list[str] = []
+            if (url, guarded) not in self._tasks and url not in known:
+                self._tasks[(url, guarded)] = asyncio.ensure_future(self._download(url, referer, guarded))
+        result = FetchedImages(assets=dict(known))
         pending = [u for u in urls if u not in known]
-        results = await asyncio.gather(*(self._tasks[u] for u in pending), return_exceptions=True)
-        for url, result in zip(pending, results, strict=True):
-            if isinstance(result, ImageAsset):
-                assets[url] = result
-            elif isinstance(result, CrawlerError | OSError):
-                errors.append(f"image {url}: {result}")
-            elif isinstance(result, BaseException):
-                raise result
-        return assets, errors
+        tasks = [self._tasks[(u, guarded)] for u in pending]
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for url, task, outcome in zip(pending, tasks, outcomes, strict=True):
+            if isinstance(outcome, ImageAsset):
+                result.assets[url] = outcome
+                result.downloaded.append(outcome)
+                continue
+            if self._tasks.get((url, guarded)) is task:  # failed: a later article may try again
+                del self._tasks[(url, guarded)]
+            if isinstance(outcome, CrawlerError | OSError):
+                result.errors.append(f"image {url}: {outcome}")
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        return result
 
-    async def _known(self, urls: Sequence[str]) -> dict[str, ImageAsset]:
+    async def _known(self, urls: Sequence[str], guarded: bool) -> dict[str, ImageAsset]:
         """What the store already has, looked up in batches: the URLs every article asks for while
         one query runs go together into the next, instead of one query per article."""
         found = await self._lookups.submit_many(urls)
-        return {url: asset for url, asset in zip(urls, found, strict=True) if asset is not None}
+        known = {url: asset for url, asset in zip(urls, found, strict=True) if asset is not None}
+        if guarded:
+            # Resolved once per host (the fetcher caches it): cheap next to a download.
+            private = await asyncio.gather(*(self._fetcher.is_private(url) for url in known))
+            known = {url: asset for (url, asset), bad in zip(known.items(), private, strict=True) if not bad}
+        return known
 
     async def _look_up(self, urls: list[str]) -> list[ImageAsset | None]:
         known = await self._store.known_images(urls)
@@ -75,6 +104,4 @@ class ImageStore:
 
     async def _download(self, url: str, referer: str, guarded: bool) -> ImageAsset:
         async with self._fetcher.slot(url, Priority.BACKGROUND):
-            asset = await self._workers.download(url, referer=referer, guarded=guarded)
-        self._unrecorded.append(asset)
-        return asset
+            return await self._workers.download(url, referer=referer, guarded=guarded)

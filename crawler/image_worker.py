@@ -31,11 +31,10 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, Any
 
-from crawler.config import HttpSettings
 from crawler.errors import CrawlerError
 from crawler.fetch import Clients, Fetcher
 from crawler.images import download_image
-from crawler.models import ImageAsset
+from crawler.models import HttpSettings, ImageAsset
 from crawler.workers import forkserver_context
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,53 @@
-"""Plain values passed between the pipeline's stages."""
+"""Plain values passed between the pipeline's stages.
+
+What the stages share comes from here, not from `config`: the config layer (pydantic,
+YAML) builds `FeedSource` and `HttpSettings`, the stages only read them, and the worker
+processes, which import the stages, never load pydantic.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
+
+FullTextMode = Literal["auto", "always", "never"]
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    user_agent: str
+    timeout: float
+    total_timeout: float
+    max_body: int
+    max_redirects: int
+    concurrency: int
+    per_host: int
+    retries: int
+    proxy: str | None
+    http2: bool
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    """One feed to poll, with `defaults:` already merged in. A field's default here is the
+    default of its config key (`config` reads them from here)."""
+
+    name: str
+    url: str
+    categories: tuple[str, ...] = ()
+    author: str | None = None
+    interval: float = 1800.0
+    cron: str | None = None
+    full_text: FullTextMode = "auto"
+    full_text_min_chars: int = 500
+    images: bool = True
+    max_items: int = 50
+    headers: Mapping[str, str] = field(default_factory=dict)
+    allow_private_network: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +101,7 @@ class ParsedFeed:
     link: str
     entries: tuple[FeedEntry, ...]
     ttl_seconds: float | None = None
+    warnings: tuple[str, ...] = ()  # what was left out (a malformed link), for the log
 
 
 @dataclass(frozen=True)
@@ -143,6 +185,7 @@ class EntryOutcome:
     archived: ArchivedEntry | None = None
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    images: tuple[ImageAsset, ...] = ()  # downloaded for this entry, to be recorded with its poll
 
 
 FeedStatus = Literal["ok", "not_modified", "failed", "leased"]  # leased: another node has it

@@ -10,15 +10,20 @@ import calendar
 import hashlib
 import html
 import json
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 from crawler.errors import ParseError
 from crawler.models import FeedEntry, FetchResult, ParsedFeed
+from crawler.text import html_to_text, scrub
+from crawler.urls import absolute, shown
 
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
+# A feed's <ttl> is a hint about when to come back; more than a week is a typo or a joke (and
+# twenty digits of minutes do not fit a timedelta).
+MAX_TTL_SECONDS = 7 * 86400.0
 
 
 def parse_feed(result: FetchResult) -> ParsedFeed:
@@ -56,32 +61,51 @@ def _parse_xml_feed(result: FetchResult) -> ParsedFeed:
         problem = parsed.get("bozo_exception")
         raise ParseError(result.url, f"not a readable feed: {problem or 'no feed elements found'}")
     feed = parsed.feed
-    base = feed.get("link") or result.url
-    entries = [_entry(raw, base) for raw in parsed.entries]
+    warnings: list[str] = []
+    base = _link(feed.get("link"), result.url, warnings) or result.url
+    entries = [_entry(raw, base, warnings) for raw in parsed.entries]
     return ParsedFeed(
         title=_plain_title(feed.get("title_detail"), feed.get("title", "")),
-        link=feed.get("link", result.url),
+        link=base,
         entries=_unique(entries),
         ttl_seconds=_ttl(feed.get("ttl")),
+        warnings=tuple(warnings),
     )
 
 
-def _entry(raw: Any, base: str) -> FeedEntry:
-    link = urljoin(base, raw.get("link", "")) if raw.get("link") else ""
+def _link(value: Any, base: str, warnings: list[str]) -> str:
+    """An absolute link, or '' (with a warning) when the feed's is malformed."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    url = absolute(scrub(value), base)
+    if url is None:
+        warnings.append(f"malformed link {shown(value)} left out")
+        return ""
+    return url
+
+
+def _str(value: Any) -> str:
+    """A string field of feedparser's, writable: every string a feed gives goes through here or
+    `_text` (lone surrogates from a JSON `\\ud800` escape, NUL), so no later stage meets one."""
+    return scrub(value) if isinstance(value, str) else ""
+
+
+def _entry(raw: Any, base: str, warnings: list[str]) -> FeedEntry:
+    link = _link(raw.get("link"), base, warnings)
     title = _plain_title(raw.get("title_detail"), raw.get("title", ""))
     published = _struct_to_utc(raw.get("published_parsed"))
     updated = _struct_to_utc(dict.get(raw, "updated_parsed"))  # .get would alias it to published
-    contents = [c.get("value", "") for c in raw.get("content", []) if c.get("value")]
+    contents = [_str(c.get("value")) for c in raw.get("content", []) if c.get("value")]
     content_html = max(contents, key=len) if contents else ""
-    summary_html = raw.get("summary", "") or ""
-    entry_id = raw.get("id") or link or synthetic_id(title, published or updated)
+    summary_html = _str(raw.get("summary"))
+    entry_id = _str(raw.get("id")) or link or synthetic_id(title, published or updated)
     return FeedEntry(
-        id=str(entry_id).strip(),
+        id=entry_id.strip(),
         link=link,
         title=title,
         published=published,
         updated=updated,
-        author=raw.get("author") or None,
+        author=_str(raw.get("author")) or None,
         content_html=content_html,
         summary_html=summary_html,
     )
@@ -95,20 +119,10 @@ def synthetic_id(title: str, when: datetime | None) -> str:
 
 def _plain_title(detail: Any, value: str) -> str:
     """Titles as plain text: markup stripped and entities decoded exactly once."""
+    value = _str(value)
     if detail and detail.get("type") in ("text/html", "application/xhtml+xml") and value:
-        return html_to_text(value)
+        return scrub(html_to_text(value))
     return value.strip()
-
-
-def html_to_text(fragment: str) -> str:
-    if "<" not in fragment and "&" not in fragment:
-        return fragment.strip()
-    import lxml.html  # first use only, like feedparser
-
-    try:
-        return str(lxml.html.fragment_fromstring(fragment, create_parent="div").text_content()).strip()
-    except (ValueError, lxml.etree.ParserError):
-        return html.unescape(fragment).strip()
 
 
 def _struct_to_utc(value: time.struct_time | None) -> datetime | None:
@@ -123,9 +137,11 @@ def _struct_to_utc(value: time.struct_time | None) -> datetime | None:
 def _ttl(value: Any) -> float | None:
     try:
         minutes = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return minutes * 60 if minutes > 0 else None
+    if not math.isfinite(minutes) or minutes <= 0:
+        return None
+    return min(minutes * 60, MAX_TTL_SECONDS)
 
 
 def _unique(entries: list[FeedEntry]) -> tuple[FeedEntry, ...]:
@@ -147,7 +163,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     """Our own reader for JSON Feed, which feedparser does not understand."""
     try:
         document = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ParseError(url, f"invalid JSON: {exc}") from None
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
         "https://jsonfeed.org/version/"
@@ -156,19 +172,20 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     items = document.get("items")
     if not isinstance(items, list):
         raise ParseError(url, "JSON Feed without an items list")
-    base = _text(document.get("home_page_url")) or url
+    warnings: list[str] = []
+    base = _link(document.get("home_page_url"), url, warnings) or url
     feed_author = _json_author(document)
-    entries = [_json_entry(item, base, feed_author) for item in items if isinstance(item, dict)]
+    entries = [_json_entry(item, base, feed_author, warnings) for item in items if isinstance(item, dict)]
     return ParsedFeed(
         title=_text(document.get("title")),
         link=base,
         entries=_unique([e for e in entries if e.id]),
+        warnings=tuple(warnings),
     )
 
 
-def _json_entry(item: dict[str, Any], base: str, feed_author: str | None) -> FeedEntry:
-    link = _text(item.get("url")) or _text(item.get("external_url"))
-    link = urljoin(base, link) if link else ""
+def _json_entry(item: dict[str, Any], base: str, feed_author: str | None, warnings: list[str]) -> FeedEntry:
+    link = _link(_text(item.get("url")) or _text(item.get("external_url")), base, warnings)
     title = _text(item.get("title"))
     published = _iso_date(item.get("date_published"))
     updated = _iso_date(item.get("date_modified"))
@@ -177,7 +194,7 @@ def _json_entry(item: dict[str, Any], base: str, feed_author: str | None) -> Fee
         paragraphs = _text(item.get("content_text")).split("\n\n")
         content_html = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs if p.strip())
     raw_id = item.get("id")
-    entry_id = str(raw_id).strip() if raw_id not in (None, "") else link or synthetic_id(title, published)
+    entry_id = scrub(str(raw_id)).strip() if raw_id not in (None, "") else link or synthetic_id(title, published)
     return FeedEntry(
         id=entry_id,
         link=link,
@@ -201,7 +218,7 @@ def _json_author(obj: dict[str, Any]) -> str | None:
 
 
 def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    return scrub(value).strip() if isinstance(value, str) else ""
 
 
 def _iso_date(value: Any) -> datetime | None:
@@ -209,8 +226,8 @@ def _iso_date(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # "9999-12-31T23:59:59-01:00" is past datetime's end in UTC
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from crawler import archive, content
 from crawler.cluster.coordinator import Coordinator
-from crawler.config import FeedSource, Settings
+from crawler.config import Settings
 from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
 from crawler.fetch import Fetcher, cache_max_age
 from crawler.image_store import ImageStore
@@ -26,6 +26,7 @@ from crawler.models import (
     EntryOutcome,
     FeedEntry,
     FeedReport,
+    FeedSource,
     FeedState,
     ImageAsset,
     Lease,
@@ -89,18 +90,22 @@ async def crawl_feed(
         report.status, report.error = "failed", str(exc)
         report.http_status = getattr(exc, "status", report.http_status)
         report.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-    archived: list[ArchivedEntry] = []
+    outcomes: list[EntryOutcome] = []
     if parsed is not None:
-        archived = await _archive_new_entries(source, parsed, deps, report, now)
+        outcomes = await _archive_new_entries(source, parsed, deps, report, now)
     new_state = replace(next_state(source, state, report, now), node=lease.node if lease else None)
     if parsed is not None and report.failed == 0:
         # Keep the old validators while an entry still needs a retry: a 304 would hide it.
         new_state = replace(new_state, etag=result.etag, last_modified=result.last_modified)
-    # One transaction per poll. A kill before it loses no file: the next crawl finds each entry's
-    # file at its deterministic path and records it instead of writing it again.
-    if await deps.store.save_poll(new_state, source.url, archived, deps.images.take_unrecorded(), lease):
+    # One transaction per poll, with the images its entries used. A kill before it loses no file:
+    # the next crawl finds each entry's file at its deterministic path and records it instead of
+    # writing it again; a failed save leaves the images to the next poll that asks for them.
+    archived = [o.archived for o in outcomes if o.archived is not None]
+    images = [image for o in outcomes for image in o.images]
+    if await deps.store.save_poll(new_state, source.url, archived, images, lease):
+        deps.images.recorded(images)
         report.state = new_state
-    else:
+    else:  # a cluster node's lease ran out mid-poll: another node has the feed, and records it
         report.status, report.error = "leased", "lease lost before the poll was recorded; another node has the feed"
     report.seconds = time.monotonic() - started
     _log_report(report)
@@ -109,7 +114,9 @@ async def crawl_feed(
 
 async def _archive_new_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
-) -> list[ArchivedEntry]:
+) -> list[EntryOutcome]:
+    for warning in parsed.warnings:
+        log.warning("feed=%s %s", source.name, warning)
     entries = parsed.entries[: source.max_items]
     seen = await deps.store.seen_entries(source.name, [(e.id, e.fingerprint) for e in entries])
     fresh = [e for e in entries if e.id not in seen]
@@ -124,7 +131,7 @@ async def _archive_new_entries(
         else:
             report.failed += 1
             log.error("feed=%s entry_id=%s not archived: %s", source.name, outcome.entry_id, outcome.error)
-    return [o.archived for o in outcomes if o.archived is not None]
+    return outcomes
 
 
 async def archive_entry(
@@ -136,8 +143,9 @@ async def archive_entry(
     # and a re-poll with nothing new never needs them.
     from crawler import article
 
+    warnings: list[str] = []
+    downloaded: list[ImageAsset] = []  # recorded with this poll even if the entry then fails
     try:
-        warnings: list[str] = []
         page, page_url = await _article_page(source, entry, deps, warnings, guarded)
         feed_base = entry.link or source.url
         if page is None:
@@ -146,16 +154,15 @@ async def archive_entry(
             # Only extraction is worth a trip to a worker process; measured, sending every
             # article's clean-up there cost more in hand-offs than it saved.
             prepared = await deps.workers.run(article.prepare, entry.best_html, feed_base, page, page_url)
-        if prepared.warning:
-            warnings.append(prepared.warning)
+        warnings.extend(prepared.warnings)
         relpath = archive.entry_relpath(source.categories, entry.title, source.name, entry.id)
         new_sources: dict[str, str] = {}
         if source.images and prepared.image_urls:
-            assets, errors = await deps.images.fetch_all(
-                prepared.image_urls, referer=entry.link or source.url, guarded=guarded
-            )
-            warnings.extend(errors)
-            new_sources = {url: _image_src(a, relpath, deps.settings) for url, a in assets.items()}
+            referer = entry.link or source.url
+            fetched = await deps.images.fetch_all(prepared.image_urls, referer=referer, guarded=guarded)
+            downloaded = fetched.downloaded
+            warnings.extend(fetched.errors)
+            new_sources = {url: _image_src(a, relpath, deps.settings) for url, a in fetched.assets.items()}
         body, headimg = article.finish(prepared.html, new_sources, deps.settings.iframe_hosts)
         doc = archive.render(
             relpath=relpath,
@@ -168,11 +175,13 @@ async def archive_entry(
             guid=entry.id,
             body_html=body,
         )
-        await archive.write_document(deps.settings.archive_dir, doc, entry.id)
-        archived = ArchivedEntry(entry.id, entry.fingerprint, doc.relpath, doc.content_hash, now)
-        return EntryOutcome(entry.id, Outcome.ARCHIVED, archived=archived, warnings=tuple(warnings))
+        on_disk = await archive.write_document(deps.settings.archive_dir, doc, entry.id)
+        archived = ArchivedEntry(entry.id, entry.fingerprint, doc.relpath, on_disk, now)
+        return EntryOutcome(
+            entry.id, Outcome.ARCHIVED, archived=archived, warnings=tuple(warnings), images=tuple(downloaded)
+        )
     except CrawlerError as exc:
-        return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc))
+        return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc), images=tuple(downloaded))
 
 
 async def _guarded(source: FeedSource, deps: Deps) -> bool:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 import nh3
+
+from crawler.urls import host_of
 
 _TAGS = (nh3.ALLOWED_TAGS - {"area", "map"}) | {
     "figure", "figcaption", "picture", "iframe", "video", "audio", "source", "section", "main",
@@ -60,8 +61,7 @@ class Sanitizer:
         if scheme not in _SAFE_SCHEMES:
             return None
         if tag == "iframe" and attribute == "src":
-            host = (urlsplit(value).hostname or "").lower()
-            return value if host in self._iframe_hosts else None
+            return value if host_of(value) in self._iframe_hosts else None
         if attribute == "data-original-src" and scheme not in ("http", "https"):
             return None
         return value

@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from crawler.config import FeedSource
-from crawler.models import FeedReport, FeedState
+from crawler.models import FeedReport, FeedSource, FeedState
 
 MAX_BACKOFF = timedelta(hours=6)
 DEAD_AFTER_FAILURES = 10
 DEAD_AFTER_SPAN = timedelta(hours=24)
 DEAD_POLL_INTERVAL = timedelta(days=1)
+# What a server or feed says about time (RSS <ttl>, Cache-Control max-age, Retry-After) is a
+# hint from a stranger: a week at most, and never a number too large for a timedelta.
+MAX_HINT = timedelta(days=7)
+
+
+def _hint(seconds: float) -> timedelta:
+    return MAX_HINT if not seconds < MAX_HINT.total_seconds() else timedelta(seconds=max(seconds, 0.0))
 
 
 def jitter_limit(source: FeedSource) -> float:
@@ -32,7 +38,7 @@ def regular_due(source: FeedSource, now: datetime, report: FeedReport | None = N
     if report is not None:
         for hint in (report.ttl_seconds, report.retry_after):
             if hint is not None:
-                due = max(due, now + timedelta(seconds=hint))
+                due = max(due, now + _hint(hint))
     return due
 
 
@@ -58,9 +64,10 @@ def next_state(source: FeedSource, state: FeedState, report: FeedReport, now: da
         # Still polled once a day: feeds do come back, and then it revives by itself.
         delay = DEAD_POLL_INTERVAL
     else:
-        delay = min(timedelta(seconds=source.interval) * 2 ** (failures - 1), MAX_BACKOFF)
+        # In seconds, capped before a timedelta is made: interval * 2**failures may not fit one.
+        delay = timedelta(seconds=min(source.interval * 2.0 ** min(failures - 1, 64), MAX_BACKOFF.total_seconds()))
         if report.retry_after is not None:
-            delay = max(delay, timedelta(seconds=report.retry_after))
+            delay = max(delay, _hint(report.retry_after))
     return replace(
         state,
         last_poll=now,

@@ -53,6 +53,14 @@ async def test_what_is_not_an_image_comes_back_as_the_reason(server: FaultServer
         await workers.download(url, referer=url, guarded=False)
 
 
+@pytest.mark.parametrize("url", ["https://xn--/x.png", "http://xn--ls8h.la/x.png", "http://[::1"])
+async def test_a_url_that_is_not_valid_idna_is_reported_as_malformed_not_as_an_internal_error(
+    workers: ImageWorkers, url: str
+) -> None:
+    with pytest.raises(CrawlerError, match=r"^malformed URL "):
+        await workers.download(url, referer="https://news.example/story", guarded=False)
+
+
 async def test_a_worker_that_dies_fails_what_it_was_doing_and_is_replaced(
     server: FaultServer, workers: ImageWorkers
 ) -> None:

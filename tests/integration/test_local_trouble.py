@@ -183,7 +183,7 @@ def test_any_title_author_and_categories_land_inside_and_parse_back(
     doc = archive.render(relpath=relpath, title=title, categories=categories, headimg="", author=author,
                          date=datetime(2024, 1, 1, tzinfo=UTC), link="http://e/x", guid="id", body_html="<p>b</p>")
 
-    assert asyncio.run(archive.write_document(root, doc, "id"))
+    assert asyncio.run(archive.write_document(root, doc, "id")) == doc.content_hash
 
     files = [p for p in root.rglob("*") if p.is_file()]
     assert len(files) == 1 and files[0].resolve().is_relative_to(root.resolve())

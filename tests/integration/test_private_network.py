@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
 from crawler.guard import is_public
+from tests import faults
 from tests.conftest import Item, archived_files, rss, split_document, write_config
+from tests.faults import FaultServer
 
 JPEG = b"\xff\xd8\xff\xe0" + b"1" * 200 + b"\xff\xd9"
 
@@ -72,3 +75,67 @@ def test_blocking_holds_in_defaults_too(tmp_path: Path, httpserver: HTTPServer, 
 )
 def test_address_classes(address: str, public: bool) -> None:
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+# -- issue 15, item 3: a guarded feed never reuses what an unguarded one fetched ------------------
+
+
+def _lan_and_guarded(server: FaultServer, tmp_path: Path, image_fault: faults.Fault) -> tuple[Path, str]:
+    image = server.route("/nas.jpg", image_fault)
+    for name in ("lan", "outside"):
+        item = Item(f"From {name}", server.url(f"/{name}-story"), f'<p>Text.</p><img src="{image}">')
+        server.route(f"/{name}", faults.respond(200, rss([item]), "application/rss+xml"))
+    config = write_config(tmp_path, [
+        {"name": "lan", "url": server.url("/lan"), "full_text": "never", "allow_private_network": True},
+        # A feed that must stay off private addresses (as one served from the internet is by default).
+        {"name": "outside", "url": server.url("/outside"), "full_text": "never", "allow_private_network": False},
+    ])
+    return config, image
+
+
+def _headimgs(archive_dir: Path) -> dict[str, str]:
+    return {front["title"]: front["headimg"] for front, _ in map(split_document, archived_files(archive_dir))}
+
+
+def test_a_guarded_feed_does_not_take_a_private_image_from_the_store(
+    tmp_path: Path, server: FaultServer, cli
+) -> None:
+    config, image = _lan_and_guarded(server, tmp_path, faults.respond(200, JPEG, "image/jpeg"))
+
+    assert cli("crawl", "--config", str(config), "--feed", "lan").code == 0
+    result = cli("crawl", "--config", str(config), "--feed", "outside")
+
+    assert result.code == 0
+    headimgs = _headimgs(tmp_path / "archive")
+    assert headimgs["From lan"].startswith("images/")
+    assert headimgs["From outside"] == image, "the copy the LAN feed made is not handed over"
+    assert "private or local address" in result.err
+
+
+def test_a_guarded_feed_does_not_share_an_unguarded_download_in_flight(
+    tmp_path: Path, server: FaultServer, cli
+) -> None:
+    requested, outside_served = threading.Event(), threading.Event()
+
+    def image_held_until_the_guarded_feed_is_read(handler: faults.Handler) -> None:
+        requested.set()
+        outside_served.wait(10)
+        faults.respond(200, JPEG, "image/jpeg")(handler)
+
+    config, image = _lan_and_guarded(server, tmp_path, image_held_until_the_guarded_feed_is_read)
+    outside_feed = server.routes["/outside"]
+
+    def outside_after_the_lan_download_started(handler: faults.Handler) -> None:
+        requested.wait(10)
+        outside_feed(handler)
+        outside_served.set()
+
+    server.route("/outside", outside_after_the_lan_download_started)
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 0
+    headimgs = _headimgs(tmp_path / "archive")
+    assert headimgs["From lan"].startswith("images/")
+    assert headimgs["From outside"] == image
+    assert server.paths().count("/nas.jpg") == 1, "the guarded request never reached the private address"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import pytest
 
 from crawler.errors import BadContent
@@ -17,7 +19,7 @@ def test_lazy_loading_variants_and_srcset_pick_the_real_image() -> None:
         '<picture><source srcset="/p.webp"><img src="rel.jpg"></picture>'
         '<img src="/lazy.jpg">'
     )
-    out, urls = find_images(html, BASE)
+    out, urls, _ = astuple(find_images(html, BASE))
     assert urls == [
         "https://news.example/lazy.jpg",
         "https://cdn.example/orig.png",
@@ -36,7 +38,7 @@ def test_rewrite_keeps_the_original_url() -> None:
 
 def test_text_and_tails_survive_a_round_trip() -> None:
     html = "lead text <b>bold</b> tail &amp; more <img src='/a.png'> end"
-    out, _ = find_images(html, BASE)
+    out = find_images(html, BASE).html
     assert out == 'lead text <b>bold</b> tail &amp; more <img src="https://news.example/a.png"> end'
 
 
