@@ -40,7 +40,7 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
     store = await StateStore.open(settings.state_url)
     workers = CpuPool()
     image_workers = ImageWorkers(
-        settings.http, settings.archive_dir / "images", max_body=settings.http.max_body, processes=os.cpu_count() or 1
+        settings.http, settings.images_dir, max_body=settings.http.max_body, processes=os.cpu_count() or 1
     )
     try:
         async with Clients(settings.http) as clients:
@@ -85,7 +85,7 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
     ensure_archive_dir(settings)
     started = time.monotonic()
     try:
-        with archive_lock(settings.archive_dir):
+        with archive_lock(settings.archive_dir, also_sweep=[settings.images_dir]):
             async with open_deps(settings) as deps:
                 with crawl_progress(len(feeds)) as progress:
                     reports = await crawl_all(feeds, deps, progress.feed_done)

@@ -47,7 +47,7 @@ def run(settings: Settings, *, watch: bool = False) -> int:
     """Run the daemon until a signal stops it; returns the process exit status."""
     ensure_archive_dir(settings)
     try:
-        with archive_lock(settings.archive_dir):
+        with archive_lock(settings.archive_dir, also_sweep=[settings.images_dir]):
             return asyncio.run(Daemon(settings, watch=watch).serve())
     except (StateError, ArchiveLocked) as exc:
         log.error("%s", exc)
