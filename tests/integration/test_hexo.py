@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -92,6 +93,7 @@ def hexo_modules() -> Path:
             )
             assert done.returncode == 0, f"npm install failed:\n{done.stdout}\n{done.stderr}"
             (work / "installed.json").write_text(json.dumps(PACKAGES))
+            work.chmod(0o755)
             shutil.rmtree(root, ignore_errors=True)
             work.rename(root)
         finally:
@@ -217,4 +219,5 @@ def test_hexo_publishes_every_entry_with_its_front_matter_and_every_image(
             assert (public / front["headimg"].lstrip("/")).is_file()
     assert len(shown) == 3, "each distinct image once, shared by the articles that show it"
     assert not [p for p in public.rglob("*") if p.name.startswith(".")], "nothing of dot files or folders published"
-    print(generated.stdout.strip().splitlines()[-1])
+    # Hexo's own count: the four posts and the three images, nothing else (no dot file, no revision).
+    assert re.search(r"^INFO\s+7 files generated in ", generated.stdout, re.MULTILINE), generated.stdout
