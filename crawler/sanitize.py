@@ -84,7 +84,8 @@ def escape_braces(html: str) -> str:
 
 
 _LINE_BREAKS = re.compile(r"\r\n?")
-_BLANK_LINE = re.compile(r"^([ \t\f\v]*)\n", re.MULTILINE)
+_BLANK_LINE = re.compile(r"\n([ \t\f\v]*)\n")
+_LEADING_BLANK_LINE = re.compile(r"[ \t\f\v]*\n")
 _FENCE = re.compile(r"`{3,}|~{3,}")
 
 
@@ -97,7 +98,12 @@ def one_html_block(html: str) -> str:
     Hexo turns ``` and ~~~ fences into code blocks before rendering, inside HTML too: their
     first character becomes an entity. HTML reads CR LF and CR as LF anyway.
     """
-    html = _LINE_BREAKS.sub("\n", html)
-    html = _FENCE.sub(lambda m: ("&#96;" if m.group()[0] == "`" else "&#126;") + m.group()[1:], html)
-    return _BLANK_LINE.sub(r"\1&#10;", html)
-
+    if "\r" in html:
+        html = _LINE_BREAKS.sub("\n", html)
+    if "```" in html or "~~~" in html:  # the check first: the pattern has no literal to scan for
+        html = _FENCE.sub(lambda m: ("&#96;" if m.group()[0] == "`" else "&#126;") + m.group()[1:], html)
+    # One pass suffices: each match takes the blank line's own newline, the next may start at it.
+    html = _BLANK_LINE.sub(r"\n\1&#10;", html)
+    if leading := _LEADING_BLANK_LINE.match(html):
+        html = leading.group()[:-1] + "&#10;" + html[leading.end():]
+    return html

@@ -51,8 +51,9 @@ def test_braces_become_entities() -> None:
         "<p>a</p>\r\n\r\n<p>b</p>\r\r<p>c</p>",
         "<pre>```js\nx = 1\n```\n~~~~\ny\n~~~~</pre>\n\n\n",
         "\n\n<p>starts blank</p>",
+        "  \n\t\n<pre>x\n\n\n\ny</pre>\n \n\n",
     ],
-    ids=["indent-after-blank", "pre-blank-lines", "crlf-and-cr", "fences", "leading-blank"],
+    ids=["indent-after-blank", "pre-blank-lines", "crlf-and-cr", "fences", "leading-blank", "runs-of-blanks"],
 )
 def test_one_html_block_has_no_blank_line_or_fence_and_means_the_same_html(html: str) -> None:
     block = one_html_block(html)
