@@ -107,6 +107,8 @@ class Daemon:
                 loop.remove_signal_handler(signum)
         if self._force.is_set():
             await asyncio.to_thread(remove_stale_temp_files, self._settings.archive_dir)
+            if not self._settings.images_dir.is_relative_to(self._settings.archive_dir):
+                await asyncio.to_thread(remove_stale_temp_files, self._settings.images_dir)
             return 128 + self._signals[-1]
         log.info("stopped cleanly")
         return 0
@@ -131,11 +133,12 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload (%s) refused, keeping the running config: %s", why, exc)
             return
-        if (settings.archive_dir, settings.state_url, settings.http) != (
-            self._settings.archive_dir, self._settings.state_url, self._settings.http
+        if (settings.archive_dir, settings.images_dir, settings.state_url, settings.http) != (
+            self._settings.archive_dir, self._settings.images_dir, self._settings.state_url, self._settings.http
         ):
-            log.warning("reload: archive_dir, state and http changes take effect after a restart")
-            settings = replace(settings, archive_dir=self._settings.archive_dir,
+            # The image workers write to the images_dir they were started with: the src must point there.
+            log.warning("reload: archive_dir, images_dir, state and http changes take effect after a restart")
+            settings = replace(settings, archive_dir=self._settings.archive_dir, images_dir=self._settings.images_dir,
                                state_url=self._settings.state_url, http=self._settings.http)
         assert self._deps is not None
         self._deps.settings = settings
