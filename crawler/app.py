@@ -41,10 +41,12 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
     store = await StateStore.open(settings.state_url)
     coordinator: Coordinator = Local(store)
     if settings.cluster is not None:
-        coordinator = Leases(store, settings.cluster.node, settings.cluster.lease, settings.archive_dir)
+        coordinator = Leases(
+            store, settings.cluster.node, settings.cluster.lease, (settings.archive_dir, *settings.outside_archive)
+        )
     workers = CpuPool()
     image_workers = ImageWorkers(
-        settings.http, settings.archive_dir / "images", max_body=settings.http.max_body, processes=os.cpu_count() or 1
+        settings.http, settings.images_dir, max_body=settings.http.max_body, processes=os.cpu_count() or 1
     )
     try:
         async with Clients(settings.http) as clients:
@@ -111,7 +113,9 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
     started = time.monotonic()
     async with AsyncExitStack() as stack:
         try:
-            stack.enter_context(writer_lock(settings.archive_dir, settings.state_url))
+            stack.enter_context(
+                writer_lock(settings.archive_dir, settings.state_url, also_sweep=settings.outside_archive)
+            )
             deps = await stack.enter_async_context(open_deps(settings))
         except (StateError, ArchiveLocked) as exc:
             log.error("%s", exc)

@@ -40,12 +40,14 @@ def safe_component(text: str, *, max_bytes: int = MAX_NAME_BYTES, fallback: str 
     name = _FORBIDDEN.sub(" ", name)
     name = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
     name = _BLANKS.sub(" ", name).strip()
-    name = name.lstrip(". ").rstrip(". ")
+    # No leading "_" either: Hexo skips every file and folder under _posts/ whose name starts with
+    # "_" or ".", so such an entry would never be published.
+    name = name.lstrip("._ ").rstrip(". ")
     name = _truncate_utf8(name, max_bytes).rstrip(". ")
     if not name:
         name = fallback
-    if _WINDOWS_DEVICES.match(name):
-        name = "_" + name
+    if device := _WINDOWS_DEVICES.match(name):
+        name = device.group(1) + "_" + name[device.end(1):]
     return name
 
 
@@ -57,7 +59,7 @@ def entry_relpath(categories: Sequence[str], title: str, feed_name: str, entry_i
     """`<category>/.../<title>_<hash>.md`, each part safe, the hash unique to (feed, entry id)."""
     suffix = f"_{entry_key(feed_name, entry_id)}.md"
     stem = safe_component(title, max_bytes=MAX_NAME_BYTES - len(suffix))
-    folders = [safe_component(c, fallback="_") for c in categories]
+    folders = [safe_component(c) for c in categories]
     return "/".join([*folders, stem + suffix])
 
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 from crawler import content
 from crawler.extract import extract_main_html
 from crawler.imagerefs import find_images, rewrite_images
-from crawler.sanitize import Sanitizer, escape_braces
+from crawler.sanitize import Sanitizer, escape_braces, one_html_block
 
 _FIRST_IMG_SRC = re.compile(r"<img\b[^>]*?\ssrc=\"([^\"]*)\"")
 
@@ -59,4 +59,4 @@ def finish(html: str, new_sources: Mapping[str, str], iframe_hosts: frozenset[st
     cleaned = _sanitizer(iframe_hosts).clean(rewrite_images(html, new_sources))
     match = _FIRST_IMG_SRC.search(cleaned)
     headimg = htmllib.unescape(match.group(1)) if match else ""
-    return escape_braces(cleaned), headimg
+    return one_html_block(escape_braces(cleaned)), headimg

@@ -172,6 +172,7 @@ class ClusterModel(_Strict):
 
 class ConfigModel(_Strict):
     archive_dir: str = "../archive"
+    images_dir: str | None = None
     state: str | None = None
     rsshub: str = "https://rsshub.app"
     image_url_prefix: str | None = None
@@ -205,6 +206,7 @@ class ClusterSettings:
 class Settings:
     config_path: Path
     archive_dir: Path
+    images_dir: Path
     state_url: str
     image_url_prefix: str | None
     iframe_hosts: frozenset[str]
@@ -213,6 +215,11 @@ class Settings:
     feeds: tuple[FeedSource, ...]
     key_lines: Mapping[str, int] = field(default_factory=dict)
     cluster: ClusterSettings | None = None  # always set for a PostgreSQL store, never for SQLite
+
+    @property
+    def outside_archive(self) -> tuple[Path, ...]:
+        """The folders written to besides the archive (an images_dir of its own), swept with it."""
+        return () if self.images_dir.is_relative_to(self.archive_dir) else (self.images_dir,)
 
     def select(self, names: list[str]) -> tuple[FeedSource, ...]:
         """The named feeds, in config order; an unknown name is a `ConfigError`."""
@@ -343,6 +350,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
     base = config_path.resolve().parent
     archive_dir = Path(os.path.expanduser(model.archive_dir))
     archive_dir = archive_dir if archive_dir.is_absolute() else base / archive_dir
+    images_dir = Path(os.path.normpath(base / os.path.expanduser(model.images_dir))) if model.images_dir else None
     state_url = model.state or f"sqlite:///{archive_dir / '.feed-archiver.sqlite'}"
     if state_url.startswith("sqlite:///") and not state_url.startswith("sqlite:////"):
         relative = state_url.removeprefix("sqlite:///")
@@ -371,6 +379,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
     return Settings(
         config_path=config_path,
         archive_dir=archive_dir,
+        images_dir=images_dir or archive_dir / "images",
         state_url=state_url,
         image_url_prefix=model.image_url_prefix,
         iframe_hosts=frozenset(h.lower() for h in model.iframe_hosts),
@@ -411,12 +420,16 @@ def _merge_options(feed: FeedModel, defaults: OptionsModel) -> dict[str, Any]:
 
 
 def ensure_archive_dir(settings: Settings) -> None:
-    """Create the archive folder if needed; an unwritable one is a config error."""
-    where = str(settings.config_path)
-    line = settings.key_lines.get("archive_dir")
-    try:
-        settings.archive_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(where, line, "archive_dir", f"cannot create {settings.archive_dir}: {exc.strerror}") from None
-    if not os.access(settings.archive_dir, os.W_OK | os.X_OK):
-        raise ConfigError(where, line, "archive_dir", f"{settings.archive_dir} is not writable")
+    """Create the archive and images folders if needed; an unwritable one is a config error."""
+    for key, folder in (("archive_dir", settings.archive_dir), ("images_dir", settings.images_dir)):
+        where = str(settings.config_path)
+        line = settings.key_lines.get(key, settings.key_lines.get("archive_dir"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(where, line, key, f"cannot create {folder}: {exc.strerror}") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(where, line, key, f"{folder} is not writable")
+        if key == "images_dir" and key in settings.key_lines and folder.is_symlink():
+            # Images are never written through a symlink (see images._store_file): name the real folder.
+            raise ConfigError(where, line, key, f"{folder} is a symlink; give the folder it points to")

@@ -47,7 +47,7 @@ def run(settings: Settings, *, watch: bool = False) -> int:
     """Run the daemon until a signal stops it; returns the process exit status."""
     ensure_archive_dir(settings)
     try:
-        with writer_lock(settings.archive_dir, settings.state_url):
+        with writer_lock(settings.archive_dir, settings.state_url, also_sweep=settings.outside_archive):
             return asyncio.run(Daemon(settings, watch=watch).serve())
     except (StateError, ArchiveLocked) as exc:
         log.error("%s", exc)
@@ -108,8 +108,9 @@ class Daemon:
             for signum in handled:
                 loop.remove_signal_handler(signum)
         if self._force.is_set():
-            if self._settings.cluster is None:  # others' temporary files are theirs to finish
-                await asyncio.to_thread(remove_stale_temp_files, self._settings.archive_dir)
+            if self._settings.cluster is None:  # in a cluster, others' temporary files are theirs to finish
+                for folder in (self._settings.archive_dir, *self._settings.outside_archive):
+                    await asyncio.to_thread(remove_stale_temp_files, folder)
             return 128 + self._signals[-1]
         log.info("stopped cleanly")
         return 0
@@ -134,11 +135,12 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload (%s) refused, keeping the running config: %s", why, exc)
             return
-        if (settings.archive_dir, settings.state_url, settings.http) != (
-            self._settings.archive_dir, self._settings.state_url, self._settings.http
+        if (settings.archive_dir, settings.images_dir, settings.state_url, settings.http) != (
+            self._settings.archive_dir, self._settings.images_dir, self._settings.state_url, self._settings.http
         ):
-            log.warning("reload: archive_dir, state and http changes take effect after a restart")
-            settings = replace(settings, archive_dir=self._settings.archive_dir,
+            # The image workers write to the images_dir they were started with: the src must point there.
+            log.warning("reload: archive_dir, images_dir, state and http changes take effect after a restart")
+            settings = replace(settings, archive_dir=self._settings.archive_dir, images_dir=self._settings.images_dir,
                                state_url=self._settings.state_url, http=self._settings.http)
         assert self._deps is not None
         self._deps.settings = settings

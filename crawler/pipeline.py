@@ -209,8 +209,9 @@ async def _article_page(
 def _image_src(asset: ImageAsset, relpath: str, settings: Settings) -> str:
     if settings.image_url_prefix:
         return settings.image_url_prefix.rstrip("/") + "/" + asset.filename
-    depth = relpath.count("/")
-    return posixpath.join(*([".."] * depth), "images", asset.filename) if depth else f"images/{asset.filename}"
+    # Relative to the Markdown file's folder, wherever images_dir is (both paths are absolute).
+    folder = posixpath.dirname(posixpath.join(settings.archive_dir.as_posix(), relpath))
+    return posixpath.relpath(posixpath.join(settings.images_dir.as_posix(), asset.filename), folder)
 
 
 def _log_report(report: FeedReport) -> None:

@@ -81,3 +81,29 @@ def _scheme(url: str) -> str:
 def escape_braces(html: str) -> str:
     """Hexo runs `{{ }}` and `{% %}` in post bodies through Nunjucks; entities are inert."""
     return html.replace("{", "&#123;").replace("}", "&#125;")
+
+
+_LINE_BREAKS = re.compile(r"\r\n?")
+_BLANK_LINE = re.compile(r"\n([ \t\f\v]*)\n")
+_LEADING_BLANK_LINE = re.compile(r"[ \t\f\v]*\n")
+_FENCE = re.compile(r"`{3,}|~{3,}")
+
+
+def one_html_block(html: str) -> str:
+    """The body as one HTML block to Hexo's Markdown renderer, which copies such a block as it is.
+
+    A blank line would end the block, and what follows it would be read as Markdown (four
+    spaces of indent make a code block that shows the HTML as text, `<img>` tags included):
+    each blank line's newline becomes `&#10;`, the same character to HTML, also inside `<pre>`.
+    Hexo turns ``` and ~~~ fences into code blocks before rendering, inside HTML too: their
+    first character becomes an entity. HTML reads CR LF and CR as LF anyway.
+    """
+    if "\r" in html:
+        html = _LINE_BREAKS.sub("\n", html)
+    if "```" in html or "~~~" in html:  # the check first: the pattern has no literal to scan for
+        html = _FENCE.sub(lambda m: ("&#96;" if m.group()[0] == "`" else "&#126;") + m.group()[1:], html)
+    # One pass suffices: each match takes the blank line's own newline, the next may start at it.
+    html = _BLANK_LINE.sub(r"\n\1&#10;", html)
+    if leading := _LEADING_BLANK_LINE.match(html):
+        html = leading.group()[:-1] + "&#10;" + html[leading.end():]
+    return html

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -55,16 +56,16 @@ class Local:
 class Leases:
     """Per-feed leases in a PostgreSQL store, for `node`, each `seconds` long.
 
-    >>> leases = Leases(store, "archiver-1", 60.0, archive_dir)
+    >>> leases = Leases(store, "archiver-1", 60.0, [archive_dir])
     >>> grant = await leases.take("feed", None, only_if_due=True)
     >>> if grant.lease: ...poll, record with grant.lease...; leases.done(grant.lease)
     """
 
-    def __init__(self, store: StateStore, node: str, seconds: float, archive_dir: Path) -> None:
+    def __init__(self, store: StateStore, node: str, seconds: float, folders: Sequence[Path]) -> None:
         self.node = node
         self._store = store
         self._seconds = seconds
-        self._archive_dir = archive_dir
+        self._folders = folders  # where this node writes: the archive, an images_dir of its own
         self._held: dict[str, Lease] = {}
         self._renewer = asyncio.create_task(self._renew_forever(), name="lease-renewer")
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="temp-sweeper")
@@ -97,7 +98,9 @@ class Leases:
     async def _sweep_forever(self) -> None:
         """Temporary files older than a lease were left by a node that died mid-write."""
         while True:
-            removed = await asyncio.to_thread(remove_stale_temp_files, self._archive_dir, self._seconds)
+            removed = 0
+            for folder in self._folders:
+                removed += await asyncio.to_thread(remove_stale_temp_files, folder, self._seconds)
             if removed:
                 log.warning("removed %d temporary files older than the lease (%.0fs)", removed, self._seconds)
             await asyncio.sleep(SWEEP_EVERY_SECONDS)

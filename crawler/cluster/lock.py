@@ -14,7 +14,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from crawler.errors import CrawlerError
@@ -32,8 +32,11 @@ class ArchiveLocked(CrawlerError):
 
 
 @contextlib.contextmanager
-def archive_lock(archive_dir: Path, *, wait: float = 5.0, poll: float = 0.1) -> Iterator[None]:
-    """Hold the archive's writer lock for the duration of the block."""
+def archive_lock(
+    archive_dir: Path, *, also_sweep: Sequence[Path] = (), wait: float = 5.0, poll: float = 0.1
+) -> Iterator[None]:
+    """Hold the archive's writer lock for the duration of the block. `also_sweep`: folders outside
+    the archive that it writes to too (images_dir), swept with it after an unclean stop."""
     path = archive_dir / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -54,6 +57,9 @@ def archive_lock(archive_dir: Path, *, wait: float = 5.0, poll: float = 0.1) -> 
         previous = os.pread(fd, 64, 0).decode(errors="replace").split()
         if previous[:1] != [_CLEAN]:
             removed = remove_stale_temp_files(archive_dir)
+            for folder in also_sweep:
+                if not folder.resolve().is_relative_to(archive_dir.resolve()):
+                    removed += remove_stale_temp_files(folder)
             if removed:
                 log.warning("removed %d temporary files left by an interrupted run", removed)
         _mark(fd, f"{_RUNNING} {os.getpid()}")
@@ -70,10 +76,10 @@ def _mark(fd: int, text: str) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(archive_dir: Path, state_url: str) -> Iterator[None]:
+def writer_lock(archive_dir: Path, state_url: str, *, also_sweep: Sequence[Path] = ()) -> Iterator[None]:
     """The lock file for an SQLite store; nothing for PostgreSQL, where leases take its place."""
     if state_url.startswith("postgresql"):
         yield
         return
-    with archive_lock(archive_dir):
+    with archive_lock(archive_dir, also_sweep=also_sweep):
         yield

@@ -207,3 +207,34 @@ def test_next_due_from_the_store_is_respected(tmp_path: Path, httpserver: HTTPSe
     assert len(calls) == 1
     assert status(config)["hourly"]["next_due"] is not None
     assert daemon.stop() == 0
+
+
+def test_a_reload_keeps_the_images_dir_the_image_workers_write_to(
+    tmp_path: Path, httpserver: HTTPServer, daemons
+) -> None:
+    """8. images_dir changed under a running daemon: a warning, and new articles still point at
+    the folder their images are written to (the workers' own) until a restart."""
+    for name, marker in (("p", b"P"), ("q", b"Q")):
+        httpserver.expect_request(f"/{name}.jpg").respond_with_data(
+            b"\xff\xd8\xff\xe0" + marker * 100 + b"\xff\xd9", content_type="image/jpeg")
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(
+            rss([Item(f"Pictured {name}", httpserver.url_for(f"/{name}"),
+                      body(9) + f'<img src="{httpserver.url_for(f"/{name}.jpg")}">')]),
+            content_type="application/rss+xml")
+    p = {"name": "p", "url": httpserver.url_for("/p.xml"), "interval": "2s"}
+    config = write_config(tmp_path, [p], images_dir="pics")
+    daemon = start(daemons, config)
+    daemon.wait_for(r"feed=p status=200 new=1 ")
+
+    write_config(tmp_path, [p, {"name": "q", "url": httpserver.url_for("/q.xml"), "interval": "2s"}],
+                 images_dir="elsewhere")
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for(r"reload: archive_dir, images_dir, state and http changes take effect after a restart")
+    daemon.wait_for(r"feed=q status=200 new=1 ")
+    assert daemon.stop() == 0
+
+    assert not (tmp_path / "elsewhere").exists()
+    for path in archived_files(tmp_path / "archive"):
+        src = split_document(path)[0]["headimg"]
+        assert (path.parent / src).resolve().parent == tmp_path / "pics", src
+        assert (path.parent / src).is_file(), src

@@ -17,8 +17,11 @@ from crawler.errors import ArchiveError
         ("..", "untitled"),
         (".hidden", "hidden"),
         ("a\x00b\nc\td", "a b c d"),
-        ("CON", "_CON"),
-        ("com1.txt", "_com1.txt"),
+        ("CON", "CON_"),
+        ("com1.txt", "com1_.txt"),
+        ("_private", "private"),
+        ("__init__ explained", "init__ explained"),
+        ("._. x", "x"),
         ("trailing dots...", "trailing dots"),
         ('<>:"/\\|?*', "untitled"),
         ("", "untitled"),
@@ -43,7 +46,7 @@ def test_same_title_different_entries_get_different_names() -> None:
 
 
 def test_categories_become_safe_folders() -> None:
-    assert entry_relpath(["../x", "a/b", "."], "T", "f", "1").split("/")[:3] == ["x", "a b", "_"]
+    assert entry_relpath(["../x", "a/b", "."], "T", "f", "1").split("/")[:3] == ["x", "a b", "untitled"]
 
 
 def test_nothing_resolves_outside_the_archive(tmp_path: Path) -> None:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import re
+
+import lxml.html
 import pytest
 
-from crawler.sanitize import Sanitizer, escape_braces
+from crawler.sanitize import Sanitizer, escape_braces, one_html_block
 
 SANITIZER = Sanitizer(iframe_hosts={"www.youtube.com"})
 
@@ -38,3 +41,28 @@ def test_sanitizer(dirty: str, clean: str) -> None:
 
 def test_braces_become_entities() -> None:
     assert escape_braces("{{ x }} {% y %}") == "&#123;&#123; x &#125;&#125; &#123;% y %&#125;"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>a</p>\n\n    <p>indented after a blank line</p>",
+        "<pre>line 1\n\n\nline 4\n  \nline 6</pre>",
+        "<p>a</p>\r\n\r\n<p>b</p>\r\r<p>c</p>",
+        "<pre>```js\nx = 1\n```\n~~~~\ny\n~~~~</pre>\n\n\n",
+        "\n\n<p>starts blank</p>",
+        "  \n\t\n<pre>x\n\n\n\ny</pre>\n \n\n",
+    ],
+    ids=["indent-after-blank", "pre-blank-lines", "crlf-and-cr", "fences", "leading-blank", "runs-of-blanks"],
+)
+def test_one_html_block_has_no_blank_line_or_fence_and_means_the_same_html(html: str) -> None:
+    block = one_html_block(html)
+
+    assert all(line.strip() for line in block.split("\n")[:-1]), block
+    assert not re.search(r"(?m)^\s*(```|~~~)", block)
+    assert _texts(block) == _texts(html.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _texts(markup: str) -> list[str]:
+    root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    return [el.text_content() for el in root.iter("p", "pre")]
