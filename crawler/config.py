@@ -78,6 +78,20 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+def split_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:PORT` for IPv6) -> (host, port); port 0 takes any free port."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535 or (":" in host and "[" not in value):
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464)")
+    return host, int(port)
+
+
+def _check_listen(value: str) -> str:
+    split_listen(value)
+    return value
+
+
 def _check_cron(value: str) -> str:
     from apscheduler.triggers.cron import CronTrigger
 
@@ -144,8 +158,9 @@ class FeedModel(OptionsModel):
     name: str = Field(min_length=1, max_length=200)
     url: str | None = None
     route: str | None = None
+    site: str | None = None
 
-    @field_validator("url")
+    @field_validator("url", "site")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value)
@@ -158,6 +173,12 @@ class FeedModel(OptionsModel):
         return value
 
 
+class MetricsModel(_Strict):
+    listen: str
+
+    _listen = field_validator("listen")(_check_listen)
+
+
 class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     state: str | None = None
@@ -165,6 +186,7 @@ class ConfigModel(_Strict):
     image_url_prefix: str | None = None
     iframe_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_IFRAME_HOSTS))
     shutdown_timeout: float = 8.0
+    metrics: MetricsModel | None = None
     http: HttpModel = Field(default_factory=lambda: HttpModel())
     defaults: OptionsModel = Field(default_factory=lambda: OptionsModel())
     feeds: list[FeedModel] = Field(min_length=1)
@@ -210,6 +232,7 @@ class FeedSource:
     max_items: int = 50
     headers: Mapping[str, str] = field(default_factory=dict)
     allow_private_network: bool | None = None
+    site: str | None = None  # the site's home page (OPML's htmlUrl); only `export` reads it
 
 
 @dataclass(frozen=True)
@@ -223,6 +246,7 @@ class Settings:
     http: HttpSettings
     feeds: tuple[FeedSource, ...]
     key_lines: Mapping[str, int] = field(default_factory=dict)
+    metrics_listen: str | None = None  # `metrics.listen`: where the daemon serves /metrics, /healthz, /readyz
 
     def select(self, names: list[str]) -> tuple[FeedSource, ...]:
         """The named feeds, in config order; an unknown name is a `ConfigError`."""
@@ -397,6 +421,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
                 max_items=pick("max_items", 50),
                 headers={**(defaults.headers or {}), **(feed.headers or {})},
                 allow_private_network=pick("allow_private_network", None),
+                site=feed.site,
             )
         )
     http = HttpSettings(**model.http.model_dump())
@@ -410,6 +435,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         http=http,
         feeds=tuple(feeds),
         key_lines=lines,
+        metrics_listen=model.metrics.listen if model.metrics else None,
     )
 
 

@@ -12,7 +12,7 @@ import logging
 import posixpath
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from crawler import archive, content
@@ -30,6 +30,7 @@ from crawler.models import (
     Outcome,
     ParsedFeed,
 )
+from crawler.observe import Observer
 from crawler.parse import parse_feed
 from crawler.schedule import next_state
 from crawler.state import StateStore
@@ -54,6 +55,7 @@ class Deps:
     workers: CpuPool
     images: ImageStore
     clock: Callable[[], datetime]
+    observer: Observer = field(default_factory=Observer)
 
 
 async def crawl_feed(source: FeedSource, deps: Deps, state: FeedState | None = None) -> FeedReport:
@@ -96,6 +98,7 @@ async def crawl_feed(source: FeedSource, deps: Deps, state: FeedState | None = N
     report.state = new_state
     report.seconds = time.monotonic() - started
     _log_report(report)
+    deps.observer.poll_done(report)
     return report
 
 
@@ -182,7 +185,9 @@ async def _article_page(
     if not content.wants_full_text(entry.best_html, entry.link, source.full_text, source.full_text_min_chars):
         return None, ""
     try:
-        page, _ = await deps.fetcher.get(entry.link, headers=source.headers, accept=PAGE_ACCEPT, guarded=guarded)
+        page, _ = await deps.fetcher.get(
+            entry.link, headers=source.headers, accept=PAGE_ACCEPT, guarded=guarded, kind="page"
+        )
     except FetchError as exc:
         warnings.append(f"full text unavailable, kept the feed's text: {exc}")
         return None, ""

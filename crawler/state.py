@@ -184,6 +184,11 @@ class StateStore:
     async def close(self) -> None:
         await self._db.dispose()
 
+    async def ping(self) -> None:
+        """A real query through the same connection and thread as the crawl's (for the daemon's
+        /readyz); raises `StateError` when the store fails, and takes as long as it is busy."""
+        await self._rows(sa.select(feeds.c.name).limit(1))
+
     async def _run(self, work: Callable[[sa.Connection], T]) -> T:
         try:
             return await self._db.transaction(work)
