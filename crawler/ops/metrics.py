@@ -102,15 +102,14 @@ class Metrics(Observer):
             self._entries.labels("archived").inc(report.archived)
         if report.failed:
             self._entries.labels("failed").inc(report.failed)
-        if report.state is None:
-            return
+        if report.state is None or report.state.name not in self._feed_states:
+            return  # a feed that a reload removed while it was polled: no series for it again
         name = report.state.name
         self._failures.labels(name).set(report.state.consecutive_failures)
         if report.status != "failed":
             last_poll = report.state.last_poll
             self._last_success.labels(name).set(last_poll.timestamp() if last_poll else time.time())
-        if name in self._feed_states:  # not a feed a reload removed while it was polled
-            self._move(name, feed_state_label(report.state))
+        self._move(name, feed_state_label(report.state))
 
     def feeds_known(self, names: Sequence[str], states: Mapping[str, FeedState]) -> None:
         for gone in self._feed_states.keys() - set(names):
