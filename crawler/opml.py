@@ -82,7 +82,7 @@ def _walk(parent: ET.Element, folders: tuple[str, ...], found: Outlines) -> None
         xml_url = attrs.get("xmlurl", "")
         children = list(_outlines(outline))
         if xml_url:
-            if urlsplit(xml_url).scheme.lower() in ("http", "https") and urlsplit(xml_url).hostname:
+            if _is_http_url(xml_url):
                 categories = _unique((*folders, *_category_attribute(attrs.get("category", ""))))
                 found.feeds.append(OpmlFeed(label, xml_url, attrs.get("htmlurl") or None, categories))
             else:
@@ -91,6 +91,15 @@ def _walk(parent: ET.Element, folders: tuple[str, ...], found: Outlines) -> None
             found.unusable.append(Unusable(label or "(an outline with no text)", "no xmlUrl"))
         if children:
             _walk(outline, (*folders, label) if label else folders, found)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises for a port out of range)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
 def _outlines(parent: ET.Element) -> Iterator[ET.Element]:

@@ -82,5 +82,9 @@ def _host(url: str) -> str:
 
 
 def _is_http(url: str | None) -> bool:
-    parts = urlsplit(url or "")
+    try:
+        parts = urlsplit(url or "")
+        parts.port  # noqa: B018  (raises for a port out of range)
+    except ValueError:
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)

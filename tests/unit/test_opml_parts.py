@@ -61,13 +61,15 @@ def test_read_opml_keeps_folders_categories_and_order() -> None:
         b' category="/C/D,/A"/></outline></outline>'
         b'<outline xmlUrl="https://x.example/2"/>'
         b'<outline text="no url"/><outline text="odd" xmlUrl="javascript:alert(1)"/>'
+        b'<outline text="port" xmlUrl="http://x.example:99999/feed"/>'
         b"</body></opml>")
     assert [(f.title, f.xml_url, f.html_url, f.categories) for f in outlines.feeds] == [
         ("t", "https://x.example/1", "https://x.example/", ("A", "B", "C", "D")),
         ("", "https://x.example/2", None, ()),
     ]
     assert [(u.text, u.why) for u in outlines.unusable] == [
-        ("no url", "no xmlUrl"), ("odd", "xmlUrl is not an http(s) URL: javascript:alert(1)")]
+        ("no url", "no xmlUrl"), ("odd", "xmlUrl is not an http(s) URL: javascript:alert(1)"),
+        ("port", "xmlUrl is not an http(s) URL: http://x.example:99999/feed")]
 
 
 def test_write_opml_nests_categories_and_reads_back() -> None:
