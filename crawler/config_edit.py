@@ -99,6 +99,11 @@ class ConfigDocument:
     def names(self) -> set[str]:
         return {str(feed.get("name")) for feed in self._feeds if isinstance(feed, CommentedMap)}
 
+    def routes(self) -> dict[str, str]:
+        """Route -> feed name, for the `route:` feeds (whichever instance a URL names them on)."""
+        return {str(feed["route"]): str(feed.get("name")) for feed in self._feeds
+                if isinstance(feed, CommentedMap) and isinstance(feed.get("route"), str)}
+
     def rsshub_bases(self) -> list[str]:
         """The RSSHub instances `route:` feeds resolve against (one URL, or a list of them)."""
         value = self._root.get("rsshub", ConfigModel.model_fields["rsshub"].default)

@@ -34,19 +34,23 @@ def import_opml(settings: Settings, opml_path: str, out: TextIO | None = None, e
         return EXIT_BAD_INPUT
     doc = ConfigDocument.open(settings.config_path)
     known = existing_urls((feed.name, feed.url) for feed in settings.feeds)
+    routes = doc.routes()
     taken = doc.names()
     added = skipped = 0
     for feed in outlines.feeds:
         key = url_key(feed.xml_url)
-        if key in known:
-            print(f"skipped {feed.xml_url}: already in the config as {known[key]!r}", file=out)
+        route = doc.route_of(feed.xml_url)
+        if key in known or route in routes:
+            print(f"skipped {feed.xml_url}: already in the config as {known.get(key) or routes[str(route)]!r}",
+                  file=out)
             skipped += 1
             continue
         name = unique_name(feed.title, taken, fallback=_host(feed.xml_url))
-        route = doc.route_of(feed.xml_url)
         doc.add_feed(name, url=None if route else feed.xml_url, route=route, categories=feed.categories,
                      site=feed.html_url if _is_http(feed.html_url) else None)
         known[key] = name
+        if route:
+            routes[route] = name
         added += 1
     for outline in outlines.unusable:
         print(f"unusable {outline.text!r}: {outline.why}", file=out)

@@ -139,6 +139,7 @@ def test_a_url_on_the_configs_rsshub_instance_comes_in_as_a_route(config: Path, 
     assert feeds[3] == {"name": "elsewhere", "url": "https://rsshub.app/aljazeera/news"}
 
 
+
 def test_names_that_clash_get_numbered_suffixes(config: Path, cli) -> None:
     opml = config.parent / "clash.opml"
     opml.write_text(

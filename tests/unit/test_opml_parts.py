@@ -134,6 +134,9 @@ def test_route_of_knows_every_rsshub_instance(tmp_path: Path) -> None:
     assert doc.route_of("https://hub2.example/base/x") == "/x"
     assert doc.route_of("https://hub2.example/x") is None
     assert doc.route_of("https://other.example/a/b") is None
+    assert doc.routes() == {}
+    doc.add_feed("r", route="/a/b")
+    assert doc.routes() == {"/a/b": "r"}
 
 
 def test_metrics_follow_feed_states_across_polls_and_reloads() -> None:
