@@ -21,6 +21,7 @@ from crawler.fetch import Clients, Fetcher
 from crawler.image_store import ImageStore
 from crawler.image_worker import ImageWorkers
 from crawler.models import FeedReport, FeedState
+from crawler.observe import Observer
 from crawler.pipeline import Deps, crawl_feed
 from crawler.store.state import StateStore
 from crawler.workers import CpuPool
@@ -36,8 +37,12 @@ def utc_now() -> datetime:
 
 
 @asynccontextmanager
-async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now) -> AsyncIterator[Deps]:
-    """The clients, store, worker processes and image store one process shares, closed in reverse order."""
+async def open_deps(
+    settings: Settings, clock: Callable[[], datetime] = utc_now, observer: Observer | None = None
+) -> AsyncIterator[Deps]:
+    """The clients, store, worker processes and image store one process shares, closed in reverse order.
+    `observer` hears every request, image and poll (the daemon's metrics); by default nobody does."""
+    observer = observer or Observer()
     store = await StateStore.open(settings.state_url)
     coordinator: Coordinator = Local(store)
     if settings.cluster is not None:
@@ -46,11 +51,12 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
         )
     workers = CpuPool()
     image_workers = ImageWorkers(
-        settings.http, settings.images_dir, max_body=settings.http.max_body, processes=os.cpu_count() or 1
+        settings.http, settings.images_dir, max_body=settings.http.max_body, processes=os.cpu_count() or 1,
+        observer=observer,
     )
     try:
         async with Clients(settings.http) as clients:
-            fetcher = Fetcher(clients, settings.http)
+            fetcher = Fetcher(clients, settings.http, observer=observer)
             yield Deps(
                 settings=settings,
                 fetcher=fetcher,
@@ -59,6 +65,7 @@ async def open_deps(settings: Settings, clock: Callable[[], datetime] = utc_now)
                 images=ImageStore(fetcher, image_workers, store),
                 coordinator=coordinator,
                 clock=clock,
+                observer=observer,
             )
     finally:
         await coordinator.close()

@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     status = add("status", "one row per feed: last poll, status, failures, next due")
     status.add_argument("--json", action="store_true", help="print a JSON array")
     add("check", "validate the config and list the feeds it would poll")
+    opml_in = add("import", "add the feeds of an OPML file to the config")
+    opml_in.add_argument("opml", metavar="FILE.opml", help="an OPML export of another feed reader")
+    add("export", "print the config's feeds as OPML 2.0")
+    one = add("add", "add one feed: its URL, a page that links it, or rsshub:/route")
+    one.add_argument("url", metavar="URL")
+    one.add_argument("--name", default=None, help="default: made from the feed's title")
+    one.add_argument("--category", action="append", default=[], metavar="C", help="a category (repeatable)")
     return parser
 
 
@@ -111,6 +118,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "crawl":
         return asyncio.run(app.run_once(settings, args.feed))
+    if args.command in ("import", "export"):
+        from crawler.commands import opml
+
+        return opml.import_opml(settings, args.opml) if args.command == "import" else opml.export_opml(settings)
+    if args.command == "add":
+        from crawler.commands.add import add_feed
+
+        return add_feed(settings, args.url, args.name, tuple(args.category))
     from crawler import daemon
 
     return daemon.run(settings, watch=args.watch)

@@ -83,6 +83,20 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+def split_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:PORT` for IPv6) -> (host, port); port 0 takes any free port."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535 or (":" in host and "[" not in value):
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464)")
+    return host, int(port)
+
+
+def _check_listen(value: str) -> str:
+    split_listen(value)
+    return value
+
+
 def _check_cron(value: str) -> str:
     from apscheduler.triggers.cron import CronTrigger
 
@@ -149,8 +163,9 @@ class FeedModel(OptionsModel):
     name: str = Field(min_length=1, max_length=200)
     url: str | None = None
     route: str | None = None
+    site: str | None = None
 
-    @field_validator("url")
+    @field_validator("url", "site")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value)
@@ -170,6 +185,12 @@ class ClusterModel(_Strict):
     _lease = field_validator("lease", mode="before")(parse_duration)
 
 
+class MetricsModel(_Strict):
+    listen: str
+
+    _listen = field_validator("listen")(_check_listen)
+
+
 class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     images_dir: str | None = None
@@ -178,6 +199,7 @@ class ConfigModel(_Strict):
     image_url_prefix: str | None = None
     iframe_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_IFRAME_HOSTS))
     shutdown_timeout: float = 8.0
+    metrics: MetricsModel | None = None
     http: HttpModel = Field(default_factory=lambda: HttpModel())
     defaults: OptionsModel = Field(default_factory=lambda: OptionsModel())
     feeds: list[FeedModel] = Field(min_length=1)
@@ -215,6 +237,7 @@ class Settings:
     feeds: tuple[FeedSource, ...]
     key_lines: Mapping[str, int] = field(default_factory=dict)
     cluster: ClusterSettings | None = None  # always set for a PostgreSQL store, never for SQLite
+    metrics_listen: str | None = None  # `metrics.listen`: where the daemon serves /metrics, /healthz, /readyz
 
     @property
     def outside_archive(self) -> tuple[Path, ...]:
@@ -374,7 +397,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         if feed.interval is not None and feed.cron is not None:
             raise ConfigError(shown, line, where, "set either interval or cron, not both")
         url = feed.url or model.rsshub.rstrip("/") + (feed.route or "")
-        feeds.append(FeedSource(name=feed.name, url=url, **_merge_options(feed, defaults)))
+        feeds.append(FeedSource(name=feed.name, url=url, site=feed.site, **_merge_options(feed, defaults)))
     http = HttpSettings(**model.http.model_dump())
     return Settings(
         config_path=config_path,
@@ -388,6 +411,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         feeds=tuple(feeds),
         key_lines=lines,
         cluster=cluster,
+        metrics_listen=model.metrics.listen if model.metrics else None,
     )
 
 

@@ -32,6 +32,7 @@ from crawler.cluster.lock import ArchiveLocked, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
 from crawler.errors import ConfigError, StateError
 from crawler.models import FeedState
+from crawler.ops import ListenError, open_endpoint, readiness
 from crawler.pipeline import Deps, crawl_feed
 from crawler.pool import FeedPool
 from crawler.schedule import jitter_limit
@@ -49,7 +50,7 @@ def run(settings: Settings, *, watch: bool = False) -> int:
     try:
         with writer_lock(settings.archive_dir, settings.state_url, also_sweep=settings.outside_archive):
             return asyncio.run(Daemon(settings, watch=watch).serve())
-    except (StateError, ArchiveLocked) as exc:
+    except (StateError, ArchiveLocked, ListenError) as exc:
         log.error("%s", exc)
         return EXIT_STARTUP
 
@@ -78,19 +79,23 @@ class Daemon:
         self._states: dict[str, FeedState] = {}
 
     async def serve(self) -> int:
+        # First: a metrics port in use must stop the start before anything else has begun.
+        endpoint = open_endpoint(self._settings.metrics_listen)
         loop = asyncio.get_running_loop()
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         for signum in handled:
             loop.add_signal_handler(signum, self._on_signal, signum)
         try:
-            async with open_deps(self._settings) as deps:
+            async with open_deps(self._settings, observer=endpoint.observer) as deps:
                 self._deps = deps
                 self._pool = FeedPool(max(4, self._settings.http.concurrency), self._poll)
                 states = self._states = await deps.store.all_feed_states()
                 now = utc_now()
                 for source in self._feeds.values():
                     self._add_job(source, states.get(source.name), now)
+                deps.observer.feeds_known(list(self._feeds), states)
                 self._scheduler.start()
+                endpoint.serving(ready=readiness(deps.store.ping, lambda: bool(self._scheduler.running)))
                 cluster = self._settings.cluster
                 log.info("daemon started: %d feeds, archive %s%s", len(self._feeds), self._settings.archive_dir,
                          f", node {cluster.node} (lease {cluster.lease:g}s)" if cluster else "")
@@ -105,6 +110,7 @@ class Daemon:
                 if cancelled:
                     log.warning("cancelled %d polls still running after the grace period", cancelled)
         finally:
+            await asyncio.to_thread(endpoint.close)
             for signum in handled:
                 loop.remove_signal_handler(signum)
         if self._force.is_set():
@@ -160,6 +166,7 @@ class Daemon:
                 self._scheduler.reschedule_job(name, trigger=_trigger(new[name]))
                 self._scheduler.modify_job(name, next_run_time=self._soon(new[name], now))
         self._feeds = new
+        self._deps.observer.feeds_known(list(new), states)
         log.info("reload (%s): %d feeds (%d added, %d removed, %d changed)",
                  why, len(new), len(added), len(removed), len(changed))
 

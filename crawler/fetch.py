@@ -40,6 +40,7 @@ from crawler.errors import (
 )
 from crawler.guard import BlockedAddress, GuardedTransport, is_private_host
 from crawler.models import FetchResult, HttpSettings
+from crawler.observe import Observer, RequestKind
 from crawler.slots import Priority, PrioritySemaphore
 from crawler.urls import absolute, shown
 
@@ -193,6 +194,11 @@ class Body:
     sha256: str
 
 
+@dataclass
+class _Answer:
+    status: int | None = None  # the server's, once it gave one (the body may still fail after it)
+
+
 async def _read_capped(response: httpx.Response, url: str, max_body: int) -> Body:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_body:
@@ -235,8 +241,10 @@ class Fetcher:
         *,
         backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: Observer | None = None,
     ) -> None:
         self._clients = clients
+        self._observer = observer or Observer()
         self._private_hosts: dict[str, bool] = {}
         self._http = http
         self._backoff = backoff
@@ -282,13 +290,14 @@ class Fetcher:
         max_body: int | None = None,
         accept: str | None = None,
         guarded: bool = False,
+        kind: RequestKind = "feed",
     ) -> tuple[FetchResult, str]:
         """GET `url`; returns the result and the SHA-256 of its body.
 
         A 304 comes back as a result with `not_modified`; other non-2xx answers
         raise `HTTPStatusError` (or `RateLimited` when the server said when to
         come back). `guarded` requests (URLs found inside feeds) connect only to
-        public addresses.
+        public addresses. `kind` is what the observer is told each request was.
         """
         if absolute(url) is None:
             # Checked once here: the pools, slots and the guard all take the URL apart.
@@ -304,7 +313,7 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                return await self._get_once(url, request_headers, cap, guarded)
+                return await self._get_once(url, request_headers, cap, guarded, kind)
             except (RateLimited, TotalTimeout):
                 # Told when to come back, or already slow for a whole minute: a retry now won't help.
                 raise
@@ -318,7 +327,7 @@ class Fetcher:
                 await self._sleep(delay)
 
     async def _get_once(
-        self, url: str, headers: dict[str, str], max_body: int, guarded: bool
+        self, url: str, headers: dict[str, str], max_body: int, guarded: bool, kind: RequestKind
     ) -> tuple[FetchResult, str]:
         seen = {url}
         current = url
@@ -329,7 +338,7 @@ class Fetcher:
             # Slots are taken per hop: holding the global one while waiting for another host's
             # could deadlock against requests that hold that host and wait for a global one.
             async with self.slot(current, Priority.URGENT), self._clients.use(current, guarded) as pool:
-                result = await self._send(pool, current, headers, max_body)
+                result = await self._send(pool, current, headers, max_body, kind)
             if isinstance(result, str):
                 target = absolute(result, current)
                 if target is None:
@@ -343,10 +352,10 @@ class Fetcher:
         raise RedirectError(url, f"more than {self._http.max_redirects} redirects")
 
     async def _send(
-        self, pool: httpx.AsyncBaseTransport, url: str, headers: dict[str, str], max_body: int
+        self, pool: httpx.AsyncBaseTransport, url: str, headers: dict[str, str], max_body: int, kind: RequestKind
     ) -> tuple[FetchResult, str] | str:
-        """One request: a result, or the Location of a redirect."""
-        with translate_httpx_errors(url):
+        """One request: a result, or the Location of a redirect; the observer hears of it either way."""
+        with translate_httpx_errors(url), self._reported(kind) as answer:
             try:
                 async with asyncio.timeout(self._http.total_timeout):
                     request = httpx.Request(
@@ -354,6 +363,7 @@ class Fetcher:
                     )
                     response = await pool.handle_async_request(request)
                     response.request = request
+                    answer.status = response.status_code
                     try:
                         status = response.status_code
                         if status in REDIRECT_STATUSES and "location" in response.headers:
@@ -373,6 +383,14 @@ class Fetcher:
             except TimeoutError:
                 raise TotalTimeout(url, f"took longer than {self._http.total_timeout:.0f}s in all") from None
         return self._result(url, response, body.data), body.sha256
+
+    @contextmanager
+    def _reported(self, kind: RequestKind) -> Iterator[_Answer]:
+        answer = _Answer()
+        try:
+            yield answer
+        finally:
+            self._observer.request_done(kind, answer.status)
 
     @staticmethod
     def _result(url: str, response: httpx.Response, body: bytes) -> FetchResult:

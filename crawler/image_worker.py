@@ -11,7 +11,9 @@ per-host limits); the worker fetches, checks and stores what it is sent.
 Workers are forked from the forkserver of `workers`, which has their modules
 imported already. The protocol is JSON lines over two pipes: requests
 `{"id", "url", "referer", "guarded"}`, answers `{"id", "asset": {...}}` or
-`{"id", "error": "..."}` in any order. A worker exits when its request pipe
+`{"id", "error": "..."}` in any order, each with `"requests"`: the status of
+every HTTP request the download made (null: no answer), which the parent hands
+to its observer, since these requests happen out of its sight. A worker exits when its request pipe
 closes, which is also how it learns that the crawl died, even by SIGKILL. It
 ignores SIGINT, which a terminal sends to the whole group, so that a crawl
 stopping on Ctrl-C can still finish the images it waits for.
@@ -20,6 +22,7 @@ stopping on Ctrl-C can still finish the images it waits for.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import itertools
 import json
@@ -35,6 +38,7 @@ from crawler.errors import CrawlerError
 from crawler.fetch import Clients, Fetcher
 from crawler.images import download_image
 from crawler.models import HttpSettings, ImageAsset
+from crawler.observe import Observer, RequestKind
 from crawler.workers import forkserver_context
 
 log = logging.getLogger(__name__)
@@ -63,8 +67,12 @@ class ImageWorkers:
     >>> await workers.close()
     """
 
-    def __init__(self, http: HttpSettings, images_dir: Path, *, max_body: int, processes: int = 1) -> None:
+    def __init__(
+        self, http: HttpSettings, images_dir: Path, *, max_body: int, processes: int = 1,
+        observer: Observer | None = None,
+    ) -> None:
         self._args = (http, images_dir, max_body)
+        self._observer = observer or Observer()
         self._children: list[_Child | None] = [None] * max(1, processes)
         self._starting = asyncio.Lock()
         self._ids = itertools.count()
@@ -120,11 +128,15 @@ class ImageWorkers:
         try:
             while line := await child.answers.readline():
                 answer = json.loads(line)
+                for status in answer.get("requests", ()):
+                    self._observer.request_done("image", status)
                 future = child.waiting.get(answer["id"])
                 if future is None or future.done():
                     continue
                 if "asset" in answer:
-                    future.set_result(ImageAsset(**answer["asset"]))
+                    asset = ImageAsset(**answer["asset"])
+                    self._observer.image_stored(asset)
+                    future.set_result(asset)
                 else:
                     future.set_exception(CrawlerError(answer["error"]))
         except (ValueError, KeyError, TypeError) as exc:  # a garbled line: the stream can't be trusted
@@ -160,6 +172,18 @@ class ImageWorkers:
 # -- the worker process ------------------------------------------------------------------------
 
 
+_statuses: contextvars.ContextVar[list[int | None]] = contextvars.ContextVar("statuses")
+
+
+class _StatusLog(Observer):
+    """Notes each request's status in the list of the download (task) that made it."""
+
+    def request_done(self, kind: RequestKind, status: int | None) -> None:
+        if (statuses := _statuses.get(None)) is not None:
+            statuses.append(status)
+
+
+
 async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: IO[bytes], answers: IO[bytes]) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_LINE_LIMIT)
@@ -168,7 +192,8 @@ async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: 
     running: set[asyncio.Task[None]] = set()
 
     async def answer(request: dict[str, Any]) -> None:
-        reply: dict[str, Any] = {"id": request["id"]}
+        reply: dict[str, Any] = {"id": request["id"], "requests": []}
+        _statuses.set(reply["requests"])  # this task's own context
         try:
             asset = await download_image(
                 fetcher, images_dir, request["url"], referer=request["referer"], guarded=request["guarded"],
@@ -183,7 +208,7 @@ async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: 
         out.write(json.dumps(reply).encode() + b"\n")
 
     async with Clients(http) as clients:
-        fetcher = Fetcher(clients, http)
+        fetcher = Fetcher(clients, http, observer=_StatusLog())
         while line := await reader.readline():
             task = asyncio.create_task(answer(json.loads(line)))
             running.add(task)

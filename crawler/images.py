@@ -63,7 +63,8 @@ async def download_image(
     """Fetch `url` and store it; raises a `FetchError` (or `OSError` from the disk) when it can't be had."""
     # Hotlink-protected hosts want the article page as Referer, as a browser would send it.
     result, sha256 = await fetcher.get(
-        url, headers={"Referer": referer}, accept="image/*,*/*;q=0.5", max_body=max_body, guarded=guarded
+        url, headers={"Referer": referer}, accept="image/*,*/*;q=0.5", max_body=max_body, guarded=guarded,
+        kind="image",
     )
     try:
         ext = sniff_image(result.body, result.content_type)

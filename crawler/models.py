@@ -48,6 +48,7 @@ class FeedSource:
     max_items: int = 50
     headers: Mapping[str, str] = field(default_factory=dict)
     allow_private_network: bool | None = None
+    site: str | None = None  # the site's home page (OPML's htmlUrl); only `export` reads it
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import logging
 import posixpath
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from crawler import archive, content
@@ -33,6 +33,7 @@ from crawler.models import (
     Outcome,
     ParsedFeed,
 )
+from crawler.observe import Observer
 from crawler.parse import parse_feed
 from crawler.schedule import next_state
 from crawler.store.state import StateStore
@@ -58,6 +59,7 @@ class Deps:
     images: ImageStore
     coordinator: Coordinator
     clock: Callable[[], datetime]
+    observer: Observer = field(default_factory=Observer)
 
 
 async def crawl_feed(
@@ -109,6 +111,7 @@ async def crawl_feed(
         report.status, report.error = "leased", "lease lost before the poll was recorded; another node has the feed"
     report.seconds = time.monotonic() - started
     _log_report(report)
+    deps.observer.poll_done(report)
     return report
 
 
@@ -199,7 +202,9 @@ async def _article_page(
     if not content.wants_full_text(entry.best_html, entry.link, source.full_text, source.full_text_min_chars):
         return None, ""
     try:
-        page, _ = await deps.fetcher.get(entry.link, headers=source.headers, accept=PAGE_ACCEPT, guarded=guarded)
+        page, _ = await deps.fetcher.get(
+            entry.link, headers=source.headers, accept=PAGE_ACCEPT, guarded=guarded, kind="page"
+        )
     except FetchError as exc:
         warnings.append(f"full text unavailable, kept the feed's text: {exc}")
         return None, ""

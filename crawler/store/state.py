@@ -124,8 +124,13 @@ class StateStore:
         return await self._run(lambda conn: conn.execute(query).all())
 
     async def schema_revision(self) -> str | None:
-        """A real query of the store (for readiness checks): its schema revision."""
+        """A real query of the store: its schema revision."""
         return await self._run(versions.read_revision)
+
+    async def ping(self) -> None:
+        """For the daemon's /readyz: a real query (the schema revision) through the same connection
+        and thread as the crawl's; raises `StateError` when the store fails, slow when it is busy."""
+        await self.schema_revision()
 
     # -- entries ---------------------------------------------------------------------------------
 

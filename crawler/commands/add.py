@@ -1,0 +1,147 @@
+"""`feed-archiver add URL [--name N] [--category C]...`: one feed, proven before it is written.
+
+URL may be the feed itself, a web page that names its feeds in
+`<link rel="alternate">` (the first that reads as a feed is taken, the others
+are listed), or `rsshub:/route`. Nothing is written until one fetch and one
+parse, the same the crawl makes, show that the feed is a feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from crawler.config import Settings
+from crawler.config_edit import ConfigDocument, existing_urls, unique_name, url_key
+from crawler.discover import FeedLink, feed_links
+from crawler.errors import ConfigError, FetchError, ParseError
+from crawler.fetch import Clients, Fetcher
+from crawler.models import FetchResult, ParsedFeed
+from crawler.parse import parse_feed
+from crawler.pipeline import FEED_ACCEPT
+
+EXIT_ADDED, EXIT_NO_FEED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class Found:
+    """What a URL led to: the feed (if any), and the page's other feed links."""
+
+    url: str = ""
+    feed: ParsedFeed | None = None
+    others: list[FeedLink] = field(default_factory=list)
+    problem: str = ""
+
+
+def add_feed(
+    settings: Settings,
+    target: str,
+    name: str | None = None,
+    categories: tuple[str, ...] = (),
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Add the feed `target` leads to; 0 added (or already there), 1 no feed found, 2 bad usage."""
+    out, err = out or sys.stdout, err or sys.stderr
+    doc = ConfigDocument.open(settings.config_path)
+    route: str | None = None
+    if target.startswith("rsshub:"):
+        route = target.removeprefix("rsshub:")
+        if not route.startswith("/") or not doc.rsshub_bases():
+            print(f"{target}: write an RSSHub route as rsshub:/path (e.g. rsshub:/aljazeera/news)", file=err)
+            return EXIT_USAGE
+        url = doc.rsshub_bases()[0] + route
+    else:
+        url = target.strip()
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            print(f"{target}: not an http:// or https:// URL (or rsshub:/route)", file=err)
+            return EXIT_USAGE
+    if any(not c.strip() for c in categories):
+        print("--category: a category cannot be empty", file=err)
+        return EXIT_USAGE
+    taken = doc.names()
+    if name is not None and name in taken:
+        print(f"--name: a feed named {name!r} is already in the config", file=err)
+        return EXIT_USAGE
+    known = existing_urls((feed.name, feed.url) for feed in settings.feeds)
+    if url_key(url) in known:
+        print(f"{url} is already in the config as {known[url_key(url)]!r}; nothing changed", file=out)
+        return EXIT_ADDED
+
+    found = asyncio.run(_find_feed(settings, url))
+    if found.feed is None:
+        print(f"{target}: {found.problem}", file=err)
+        return EXIT_NO_FEED
+    if url_key(found.url) in known:
+        print(f"{found.url} is already in the config as {known[url_key(found.url)]!r}; nothing changed", file=out)
+        return EXIT_ADDED
+    feed = found.feed
+    name = name or unique_name(feed.title, taken, fallback=urlsplit(found.url).hostname or "feed")
+    route = route if found.url == url else None
+    route = route or doc.route_of(found.url)
+    site = feed.link if _is_site(feed.link, found.url) else None
+    doc.add_feed(name, url=None if route else found.url, route=route, categories=categories, site=site)
+    try:
+        doc.save()
+    except ConfigError as exc:
+        print(str(exc), file=err)
+        return EXIT_USAGE
+    where = f"route {route}" if route else found.url
+    entries = f"{len(feed.entries)} {'entry' if len(feed.entries) == 1 else 'entries'}"
+    print(f"added {name!r}: {where} ({feed.title or 'untitled'}, {entries})", file=out)
+    for other in found.others:
+        print(f"also on the page: {other.url} ({other.type}{', ' + other.title if other.title else ''})", file=out)
+    return EXIT_ADDED
+
+
+async def _find_feed(settings: Settings, url: str) -> Found:
+    async with Clients(settings.http) as clients:
+        fetcher = Fetcher(clients, settings.http)
+        try:
+            result = await _get(fetcher, url)
+        except FetchError as exc:
+            return Found(problem=f"cannot fetch it: {exc}")
+        try:
+            return Found(url=url, feed=parse_feed(result))
+        except ParseError as exc:
+            not_a_feed = exc
+        links = feed_links(result.body, result.url, _charset(result))
+        if not links:
+            return Found(problem=f"no feed found: {not_a_feed.message}, and it has no <link rel=\"alternate\"> "
+                                 "to a feed")
+        problems = []
+        for index, link in enumerate(links):
+            try:
+                feed = parse_feed(await _get(fetcher, link.url))
+            except (FetchError, ParseError) as exc:
+                problems.append(str(exc))
+                continue
+            return Found(url=link.url, feed=feed, others=links[:index] + links[index + 1:])
+        return Found(problem=f"no feed found: the page names {len(links)}, none could be read "
+                             f"(first: {problems[0]})")
+
+
+async def _get(fetcher: Fetcher, url: str) -> FetchResult:
+    result, _ = await fetcher.get(url, accept=FEED_ACCEPT, kind="feed")
+    return result
+
+
+def _is_site(link: str, feed_url: str) -> bool:
+    """Whether the feed's own link is its site's page (parsers fall back to the feed's URL)."""
+    parts = urlsplit(link)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and url_key(link) != url_key(feed_url)
+
+
+def _charset(result: FetchResult) -> str:
+    for param in result.content_type.split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "charset" and value.strip():
+            try:
+                "".encode(value.strip().strip('"'))
+            except LookupError:
+                break
+            return value.strip().strip('"')
+    return "utf-8"

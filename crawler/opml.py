@@ -1,0 +1,151 @@
+"""OPML subscription lists, read and written: pure functions, no config, no I/O.
+
+Reading goes through defusedxml: an OPML file comes from another program (or
+anyone), and an entity bomb or an external entity must be refused, not
+expanded. The size is capped before parsing. What every reader exports is
+accepted: `xmlUrl` in any letter case, folders nested to any depth, `title`
+or `text` (either may be missing), OPML 2.0's `category` attribute, a BOM.
+
+>>> outlines = read_opml(Path("subscriptions.opml").read_bytes())
+>>> print(write_opml([ExportFeed("bbc", "https://feeds.bbci.co.uk/news/rss.xml", None, ("News",))]))
+"""
+
+from __future__ import annotations
+
+import email.utils
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from crawler.errors import CrawlerError
+
+MAX_OPML_BYTES = 20 * 1000 * 1000  # a 5,000-feed export is about 1 MB
+
+
+class OpmlError(CrawlerError):
+    """A file that is not a usable OPML document (one line saying why)."""
+
+
+@dataclass(frozen=True)
+class OpmlFeed:
+    """An outline with a feed URL, and the folders around it."""
+
+    title: str  # its title, else its text; may be empty
+    xml_url: str
+    html_url: str | None
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """An outline that names no feed we can poll, and why."""
+
+    text: str
+    why: str
+
+
+@dataclass
+class Outlines:
+    feeds: list[OpmlFeed] = field(default_factory=list)
+    unusable: list[Unusable] = field(default_factory=list)
+
+
+def read_opml(data: bytes) -> Outlines:
+    """Every feed outline of an OPML document, in document order; raises `OpmlError`."""
+    if len(data) > MAX_OPML_BYTES:
+        raise OpmlError(f"larger than the {MAX_OPML_BYTES:,}-byte limit for an OPML file")
+    try:
+        root = fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise OpmlError(f"refused: the file declares entities ({type(exc).__name__}); OPML needs none") from None
+    except ET.ParseError as exc:
+        raise OpmlError(f"not XML: {exc}") from None
+    if _local(root.tag).lower() != "opml":
+        raise OpmlError(f"not OPML: the root element is <{_local(root.tag)}>, not <opml>")
+    body = next((child for child in root if _local(child.tag).lower() == "body"), None)
+    if body is None:
+        raise OpmlError("not OPML: no <body>")
+    found = Outlines()
+    _walk(body, (), found)
+    return found
+
+
+def _walk(parent: ET.Element, folders: tuple[str, ...], found: Outlines) -> None:
+    for outline in _outlines(parent):
+        attrs = {key.lower(): (value or "").strip() for key, value in outline.attrib.items()}
+        label = attrs.get("title") or attrs.get("text") or ""
+        xml_url = attrs.get("xmlurl", "")
+        children = list(_outlines(outline))
+        if xml_url:
+            if _is_http_url(xml_url):
+                categories = _unique((*folders, *_category_attribute(attrs.get("category", ""))))
+                found.feeds.append(OpmlFeed(label, xml_url, attrs.get("htmlurl") or None, categories))
+            else:
+                found.unusable.append(Unusable(label or xml_url, f"xmlUrl is not an http(s) URL: {xml_url}"))
+        elif not children:
+            found.unusable.append(Unusable(label or "(an outline with no text)", "no xmlUrl"))
+        if children:
+            _walk(outline, (*folders, label) if label else folders, found)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises for a port out of range)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+
+
+def _outlines(parent: ET.Element) -> Iterator[ET.Element]:
+    return (child for child in parent if isinstance(child.tag, str) and _local(child.tag).lower() == "outline")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _category_attribute(value: str) -> list[str]:
+    """OPML 2.0: comma-separated, slash-delimited category paths (`/News/World,/Tech`)."""
+    return [part.strip() for path in value.split(",") for part in path.split("/") if part.strip()]
+
+
+def _unique(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class ExportFeed:
+    name: str
+    url: str
+    site: str | None
+    categories: tuple[str, ...]
+
+
+def write_opml(feeds: Sequence[ExportFeed], title: str = "feed-archiver feeds", now: datetime | None = None) -> str:
+    """An OPML 2.0 document: each feed's categories as nested folder outlines, in config order."""
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = title
+    if now is not None:
+        ET.SubElement(head, "dateCreated").text = email.utils.format_datetime(now, usegmt=True)
+    body = ET.SubElement(root, "body")
+    folders: dict[tuple[str, ...], ET.Element] = {(): body}
+    for feed in feeds:
+        parent = body
+        for depth in range(1, len(feed.categories) + 1):
+            path = feed.categories[:depth]
+            if path not in folders:
+                folders[path] = ET.SubElement(parent, "outline", text=path[-1], title=path[-1])
+            parent = folders[path]
+        attrs = {"type": "rss", "text": feed.name, "title": feed.name, "xmlUrl": feed.url}
+        if feed.site:
+            attrs["htmlUrl"] = feed.site
+        ET.SubElement(parent, "outline", attrs)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
