@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,8 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
     """`feed-archiver crawl`: one pass over the (named) feeds; 0 when all went well, 1 otherwise."""
     feeds = settings.select(list(names))
     ensure_archive_dir(settings)
+    if settings.cluster is not None:  # beside this machine's daemon, under a node name of its own
+        settings = replace(settings, cluster=replace(settings.cluster, node=f"{settings.cluster.node}/crawl"))
     started = time.monotonic()
     async with AsyncExitStack() as stack:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -150,6 +152,15 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
         for p in root.rglob("*")
         if p.is_file() and ".state.sqlite" not in p.name and p.name != ".feed-archiver.lock"
     }
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """GET on a local server: the status and the body, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def days_ago(days: int) -> datetime:

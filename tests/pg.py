@@ -139,6 +139,10 @@ class PostgresServer:
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
                   "-o", options, "start")
 
+    def stop(self) -> None:
+        """Stop the server, keeping its data: `launch()` brings it back on the same port."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
     def remove(self) -> None:
         """Stop the server (if it runs) and delete its folder."""
         try:

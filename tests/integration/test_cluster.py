@@ -22,6 +22,7 @@ from typing import Any
 from tests.conftest import CliResult, Item, archived_files, rss, write_config
 from tests.daemons import EVENT_TIMEOUT, DaemonProcess, start, status
 from tests.faults import FaultServer, Handler, respond
+from tests.pg import start_server
 
 INTERVAL = 2.0
 LEASE = 4.0
@@ -185,6 +186,7 @@ def test_a_crawl_beside_running_daemons_archives_nothing_twice_and_names_the_lea
 
     assert crawl.returncode == 0, crawl.stderr
     assert f"leased by {holder}" in crawl.stdout
+    assert {row["node"] for name, row in status(configs["n1"]).items() if name != "slow"} <= {"n1", "n2", "n1/crawl"}
     assert "another feed-archiver" not in crawl.stderr
     feeds.slow_release.set()
     nodes[0 if holder == "n1" else 1].wait_for(r"feed=slow status=200 new=3 ")
@@ -206,6 +208,33 @@ def test_nodes_starting_together_on_an_empty_database_migrate_it_once(
     assert [run.returncode for run in runs] == [0, 0, 0], [err for _, err in outputs]
     assert sum("state store created at schema" in err for _, err in outputs) == 1
     assert_archived_exactly_once(tmp_path, feeds, configs["n1"])
+
+
+def test_a_daemon_carries_on_when_postgresql_goes_away_and_comes_back(
+    tmp_path: Path, server: FaultServer, daemons: list[DaemonProcess]
+) -> None:
+    own = start_server()  # a server of its own, to stop and start again
+    try:
+        feeds = Feeds(server, 2)
+        config = feeds.configs(tmp_path, own.url(own.create_database()), ["n1"])["n1"]
+        daemon = start(daemons, config)
+        daemon.wait_for(r"feed=f0 status=200 new=3 ")
+        daemon.wait_for(r"feed=f1 status=200 new=3 ")
+
+        own.stop()
+        daemon.wait_for(r"feed=f\d poll failed: .*state store")  # one line, no traceback
+        later = rss([Item("f0 after the outage", "http://news.test/f0/9", "<p>x</p>" * 40)])
+        server.route("/f0.xml", respond(200, later, "application/rss+xml"))
+        own.launch()
+
+        daemon.wait_for(r"feed=f0 status=200 new=1 ")
+        assert daemon.stop() == 0
+        assert "Traceback" not in "".join(daemon.all_lines())
+        files = archived_files(tmp_path / "archive")
+        assert len(files) == 7 and len({f.name for f in files}) == 7
+        assert status(config)["f0"]["entries_archived"] == 4
+    finally:
+        own.remove()
 
 
 def test_a_cluster_block_needs_a_postgresql_store(tmp_path: Path, cli: Callable[..., CliResult]) -> None:

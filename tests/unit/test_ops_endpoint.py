@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,14 +14,7 @@ from crawler.ops import ListenError, open_endpoint, readiness
 from crawler.ops.http import MetricsEndpoint
 from crawler.ops.metrics import status_class
 from crawler.store.state import StateStore
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+from tests.conftest import http_get as get
 
 
 @pytest.fixture
