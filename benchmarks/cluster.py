@@ -142,9 +142,11 @@ def main() -> int:
         shutil.rmtree(work / "archive", ignore_errors=True)
         seed = config_for(work, corpus, db.url(base), "seed", args.interval, args.lease)
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "crawler", "crawl", "--config", str(seed)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=HERE.parent)
-        print(f"seed crawl: {time.monotonic() - started:.0f}s, {args.F * args.I} entries", flush=True)
+        seeded = subprocess.run([sys.executable, "-m", "crawler", "crawl", "--config", str(seed)],
+                                capture_output=True, text=True, cwd=HERE.parent)
+        failed = [line for line in seeded.stderr.splitlines() if " ERROR " in line]
+        print(f"seed crawl: {time.monotonic() - started:.0f}s, exit {seeded.returncode}, {len(failed)} errors "
+              f"{failed[:3]}", flush=True)
         for count in [int(n) for n in args.nodes.split(",")]:
             name = f"run{count}"
             db.sql(f"CREATE DATABASE {name} TEMPLATE {base} OWNER archiver")

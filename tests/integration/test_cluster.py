@@ -139,6 +139,8 @@ def test_a_killed_node_s_feeds_are_polled_by_the_others_within_a_lease_and_an_in
 
     feeds.wait_until(lambda times: len(times["slow"]) >= 2, timeout=LEASE + INTERVAL + 20)
     taken_over = feeds.times["slow"][1] - killed
+    print(f"killed {holder} mid-poll; `slow` polled again {taken_over:.1f}s later (lease {LEASE:g}s, interval "
+          f"{INTERVAL:g}s)")
     assert taken_over <= LEASE + INTERVAL + 1.0, taken_over
     survivors = [d for node, d in nodes.items() if node != holder]
     assert all(d.stop() == 0 for d in survivors)  # a stop lets the polls in flight finish
