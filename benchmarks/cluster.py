@@ -90,7 +90,7 @@ def feed_requests(log: Path, start: float, end: float) -> list[tuple[float, str]
 
 def statements(server: PostgresServer, database: str) -> int:
     rows = server.sql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d "
-                      f"ON d.oid = s.dbid WHERE d.datname = '{database}'")
+                      f"ON d.oid = s.dbid WHERE d.datname = '{database}'", database)
     return int(rows.strip() or 0)
 
 
