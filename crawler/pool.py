@@ -15,6 +15,8 @@ from crawler.errors import CrawlerError
 
 log = logging.getLogger(__name__)
 
+CANCEL_WAIT_SECONDS = 5.0
+
 
 class FeedPool:
     """`submit(name)` queues a poll; `workers` tasks run `handle(name)` one feed at a time each."""
@@ -75,5 +77,10 @@ class FeedPool:
         left = [t for t in running if not t.done()]
         for task in left:
             task.cancel()
-        await asyncio.gather(*left, *self._workers, return_exceptions=True)
+        # Bounded too: a poll stuck below cancellation (a database call waiting on a lock, say) must
+        # not keep the process from exiting; what it had not recorded is polled again next time.
+        _, stuck = await asyncio.wait([*left, *self._workers], timeout=CANCEL_WAIT_SECONDS)
+        if stuck:
+            log.warning("%d polls did not finish cancelling within %.0fs; exiting without them",
+                        len(stuck), CANCEL_WAIT_SECONDS)
         return len(left)

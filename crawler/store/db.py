@@ -65,7 +65,13 @@ class AsyncDriver:
     def __init__(self, url: sa.URL) -> None:
         from sqlalchemy.ext.asyncio import create_async_engine  # imports the ORM: only when used
 
-        self._engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        # A node paused or killed mid-transaction must not hold row locks for ever, nor may a
+        # statement wait for them for ever: the server ends such a session, and a lock wait gives up.
+        settings = {"application_name": "feed-archiver", "lock_timeout": "30s",
+                    "idle_in_transaction_session_timeout": "60s"}
+        self._engine: AsyncEngine = create_async_engine(
+            url, pool_pre_ping=True, connect_args={"server_settings": settings}
+        )
         self.dialect = self._engine.dialect.name
 
     async def transaction(self, work: Callable[[sa.Connection], T]) -> T:
