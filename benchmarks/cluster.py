@@ -47,12 +47,16 @@ from tests.pg import PostgresServer, start_server  # noqa: E402
 PORTS = ["8091", "8092", "8093", "8094", "8095"]  # not bench.py's: both may run on one machine
 
 
-def cpu_seconds(pids: set[int]) -> float:
+def cpu_seconds(pids: set[int], reaped_of: int | None = None) -> float:
+    """User+system time of `pids`; with `reaped_of`, also that process's children that have exited
+    (PostgreSQL's backends come and go with the connection pools' overflow)."""
     total = 0.0
     for pid in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(stat[11]) + int(stat[12])) / TICK
+            if pid == reaped_of:
+                total += (int(stat[13]) + int(stat[14])) / TICK
     return total
 
 
@@ -95,8 +99,9 @@ def statements(server: PostgresServer, database: str) -> int:
     return int(rows.strip() or 0)
 
 
-def postmaster_tree(server: PostgresServer) -> set[int]:
-    return _tree(int((server.data / "postmaster.pid").read_text().split()[0]))
+def postgres_cpu(server: PostgresServer) -> float:
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    return cpu_seconds(_tree(postmaster), reaped_of=postmaster)
 
 
 def config_for(work: Path, corpus: Path, url: str, node: str, interval: int, lease: int) -> Path:
@@ -168,11 +173,11 @@ def main() -> int:
             time.sleep(args.interval + 10)  # past the first round: the steady state
             t0, statements0 = time.time(), statements(db, name)
             cpu0 = sum(cpu_seconds(_tree(p.pid)) for p in nodes)
-            pg0 = cpu_seconds(postmaster_tree(db))
+            pg0 = postgres_cpu(db)
             time.sleep(args.window)
             t1, statements1 = time.time(), statements(db, name)
             cpu1 = sum(cpu_seconds(_tree(p.pid)) for p in nodes)
-            pg1 = cpu_seconds(postmaster_tree(db))
+            pg1 = postgres_cpu(db)
             for proc in nodes:
                 proc.send_signal(signal.SIGTERM)
             for proc in nodes:

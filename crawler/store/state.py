@@ -249,6 +249,10 @@ class StateStore:
         or (`only_if_due`) the feed is not due yet. The grant carries the feed's stored state."""
 
         def take(conn: sa.Connection) -> LeaseGrant:
+            # Most asks in a cluster find the feed polled already by another node: a read says so,
+            # without writing a lease to take back.
+            if only_if_due and (due := conn.execute(_DUE_LATER, {"feed": feed}).scalar()) is not None:
+                return LeaseGrant(_read_state(conn, feed), due=utc(due))
             token = conn.execute(_TAKE_LEASE, {"feed": feed, "node": node, "seconds": seconds}).scalar()
             if token is None:
                 holder = conn.execute(sa.select(leases.c.node).where(leases.c.feed == feed)).scalar()
