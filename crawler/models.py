@@ -29,6 +29,7 @@ class HttpSettings:
     retries: int
     proxy: str | None
     http2: bool
+    robots: bool = True  # article pages obey robots.txt (`crawler.robots`)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class FeedSource:
     headers: Mapping[str, str] = field(default_factory=dict)
     allow_private_network: bool | None = None
     site: str | None = None  # the site's home page (OPML's htmlUrl); only `export` reads it
+    # A `route:` feed: its RSSHub route and the instances that serve it, in order of preference.
+    # `url` is then the route on the first instance (what `status` and an OPML export show).
+    route: str | None = None
+    instances: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,17 @@ class FeedState:
     next_due: datetime | None = None
     dead: bool = False
     node: str | None = None  # the cluster node that made the last poll
+    instance: str | None = None  # the RSSHub instance that served the last poll (its base URL)
+
+
+@dataclass(frozen=True)
+class RobotsCopy:
+    """A host's robots.txt as fetched (`status` None: no usable answer, treated as no rules)."""
+
+    origin: str  # scheme://host[:port]
+    fetched_at: datetime
+    status: int | None
+    body: str
 
 
 @dataclass(frozen=True)
@@ -208,6 +224,9 @@ class FeedReport:
     retry_after: float | None = None
     ttl_seconds: float | None = None
     state: FeedState | None = None  # the feed's state after this poll, as saved
+    instance: str | None = None  # the RSSHub instance asked last (the one that answered, if one did)
+    unreachable: bool = False  # failed because no connection could be made (see `outage`)
+    outage: bool = False  # ... while our own network was down: not charged to the feed
 
     @property
     def ok(self) -> bool:
