@@ -126,9 +126,10 @@ class NoInstance(FetchError):
 
     def __init__(
         self, url: str, message: str, *, status: int | None = None, connection_level: bool = False,
-        retry_after: float | None = None,
+        retry_after: float | None = None, resting: bool = False,
     ) -> None:
         self.status = status
+        self.resting = resting  # none was asked: each rests after a 429/503 of an earlier poll
         self.connection_level = connection_level
         self.retry_after = retry_after
         super().__init__(url, message)

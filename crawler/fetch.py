@@ -159,8 +159,8 @@ def translate_httpx_errors(url: str) -> Iterator[None]:
         raise FetchTimeout(url, f"timed out ({type(exc).__name__})") from exc
     except (httpx.ConnectError, httpcore.ConnectError) as exc:
         if _tls_failure(exc):  # the host answered; its certificate or handshake is what failed
-            raise ConnectError(url, f"TLS failed: {exc or type(exc).__name__}") from exc
-        raise Unreachable(url, f"cannot connect: {exc or type(exc).__name__}") from exc
+            raise ConnectError(url, f"connection failed (TLS): {exc or type(exc).__name__}") from exc
+        raise Unreachable(url, f"connection failed: {exc or type(exc).__name__}") from exc
     except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError,
             httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError) as exc:
         raise ConnectError(url, f"connection failed: {exc or type(exc).__name__}") from exc

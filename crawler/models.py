@@ -227,6 +227,7 @@ class FeedReport:
     instance: str | None = None  # the RSSHub instance asked last (the one that answered, if one did)
     unreachable: bool = False  # failed because no connection could be made (see `outage`)
     outage: bool = False  # ... while our own network was down: not charged to the feed
+    resting: bool = False  # every RSSHub instance was resting, none was asked: not charged again
 
     @property
     def ok(self) -> bool:

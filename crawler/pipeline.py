@@ -119,6 +119,7 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
         report.http_status = getattr(exc, "status", report.http_status)
         report.retry_after = exc.retry_after if isinstance(exc, RateLimited | NoInstance) else None
         report.unreachable = isinstance(exc, FetchError) and exc.connection_level
+        report.resting = isinstance(exc, NoInstance) and exc.resting
     report.instance = poll.answer.instance or None if poll.answer else None
     if poll.parsed is not None:
         poll.outcomes = await _archive_new_entries(source, poll.parsed, deps, report, poll.now)

@@ -25,7 +25,7 @@ def check_host_key(key: str) -> str:
     """A key of `image_referers:`: a host name without port, or `*.` and one; raises ValueError."""
     host = key.strip().lower()
     bare = host.removeprefix("*.")
-    if not bare or "*" in bare or ":" in bare or "/" in bare or any(c.isspace() for c in bare) or "." not in bare:
+    if not bare or "*" in bare or ":" in bare or "/" in bare or any(c.isspace() for c in bare):
         raise ValueError(f"{key!r} is not a host name (like img.example.com) or *.example.com")
     return host
 

@@ -140,4 +140,5 @@ def _none_served(
         message = f"no RSSHub instance served {source.route} ({tried}){back}"
     status = getattr(failures[-1], "status", None) if failures else None
     connection_level = bool(failures) and all(f.connection_level for f in failures)
-    return NoInstance(source.url, message, status=status, connection_level=connection_level, retry_after=retry_after)
+    return NoInstance(source.url, message, status=status, connection_level=connection_level, retry_after=retry_after,
+                      resting=not asked)
