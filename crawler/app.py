@@ -24,8 +24,6 @@ from crawler.models import FeedReport, FeedState, Lease
 from crawler.observe import Observer
 from crawler.outage import NetworkHealth, PassBarrier
 from crawler.pipeline import Deps, judge_outage, poll_feed, record_poll
-from crawler.robots import Robots
-from crawler.rsshub import InstancePool
 from crawler.store.state import StateStore
 from crawler.workers import CpuPool
 
@@ -64,7 +62,6 @@ async def open_deps(
     try:
         async with Clients(settings.http) as clients:
             fetcher = Fetcher(clients, settings.http, observer=observer, health=health)
-            robots = Robots(fetcher, store, settings.http.user_agent, clock) if settings.http.robots else None
             yield Deps(
                 settings=settings,
                 fetcher=fetcher,
@@ -75,8 +72,6 @@ async def open_deps(
                 clock=clock,
                 observer=observer,
                 health=health,
-                instances=InstancePool(store),
-                robots=robots,
             )
     finally:
         await coordinator.close()

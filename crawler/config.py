@@ -28,7 +28,6 @@ from crawler.errors import ConfigError as ConfigError
 from crawler.models import FeedSource as FeedSource
 from crawler.models import FullTextMode as FullTextMode
 from crawler.models import HttpSettings as HttpSettings
-from crawler.referers import RefererRules, check_host_key, check_value
 
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube.com",
@@ -197,7 +196,7 @@ class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     images_dir: str | None = None
     state: str | None = None
-    rsshub: str | list[str] = "https://rsshub.app"
+    rsshub: list[str] = Field(default_factory=lambda: ["https://rsshub.app"])
     image_url_prefix: str | None = None
     image_referers: dict[str, str] = Field(default_factory=dict)
     iframe_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_IFRAME_HOSTS))
@@ -208,15 +207,17 @@ class ConfigModel(_Strict):
     feeds: list[FeedModel] = Field(min_length=1)
     cluster: ClusterModel | None = None
 
-    @field_validator("rsshub")
+    @field_validator("rsshub", mode="before")
     @classmethod
-    def _rsshub(cls, value: str | list[str]) -> list[str]:
+    def _rsshub(cls, value: object) -> list[str]:
         given = [value] if isinstance(value, str) else value
+        if not isinstance(given, list) or not all(isinstance(url, str) for url in given):
+            raise ValueError("expected an http(s) URL or a list of them")
         if not given:
             raise ValueError("give at least one RSSHub instance URL")
         instances: list[str] = []
         for url in given:
-            instance = _check_http_url(url).rstrip("/")
+            instance = _check_http_url(url.strip()).rstrip("/")
             if instance in instances:
                 raise ValueError(f"{url!r} is listed twice")
             instances.append(instance)
@@ -225,6 +226,8 @@ class ConfigModel(_Strict):
     @field_validator("image_referers")
     @classmethod
     def _image_referers(cls, value: dict[str, str]) -> dict[str, str]:
+        from crawler.referers import check_host_key, check_value
+
         rules: dict[str, str] = {}
         for key, referer in value.items():
             host = check_host_key(key)
@@ -265,7 +268,7 @@ class Settings:
     key_lines: Mapping[str, int] = field(default_factory=dict)
     cluster: ClusterSettings | None = None  # always set for a PostgreSQL store, never for SQLite
     metrics_listen: str | None = None  # `metrics.listen`: where the daemon serves /metrics, /healthz, /readyz
-    image_referers: RefererRules = field(default_factory=RefererRules)  # `image_referers:`
+    image_referers: Mapping[str, str] = field(default_factory=dict)  # `image_referers:`, checked
 
     @property
     def outside_archive(self) -> tuple[Path, ...]:
@@ -413,7 +416,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         raise ConfigError(shown, lines.get("defaults"), "defaults", "set either interval or cron, not both")
     feeds: list[FeedSource] = []
     seen: set[str] = set()
-    rsshub = tuple(model.rsshub) if isinstance(model.rsshub, list) else (model.rsshub,)
+    rsshub = tuple(model.rsshub)
     for index, feed in enumerate(model.feeds):
         where = f"feeds[{index}]"
         line = _line_of(root, ("feeds", index))
@@ -436,7 +439,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         images_dir=images_dir or archive_dir / "images",
         state_url=state_url,
         image_url_prefix=model.image_url_prefix,
-        image_referers=RefererRules(model.image_referers),
+        image_referers=model.image_referers,
         iframe_hosts=frozenset(h.lower() for h in model.iframe_hosts),
         shutdown_timeout=model.shutdown_timeout,
         http=http,

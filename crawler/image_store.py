@@ -16,7 +16,7 @@ not say how it was fetched, so the address is checked again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crawler.batching import Batcher
@@ -24,12 +24,10 @@ from crawler.errors import CrawlerError
 from crawler.fetch import Fetcher
 from crawler.image_worker import ImageWorkers
 from crawler.models import ImageAsset
-from crawler.referers import RefererRules
 from crawler.slots import Priority
 from crawler.store.state import StateStore
 
-_Key = tuple[str, bool]
-NO_RULES = RefererRules()  # (URL, guarded)
+_Key = tuple[str, bool]  # (URL, guarded)
 
 
 @dataclass
@@ -66,15 +64,17 @@ class ImageStore:
                     del self._tasks[(asset.url, guarded)]
 
     async def fetch_all(
-        self, urls: Sequence[str], referer: str, *, guarded: bool = True, rules: RefererRules = NO_RULES
+        self, urls: Sequence[str], referer: str, *, guarded: bool = True, rules: Mapping[str, str] | None = None
     ) -> FetchedImages:
         """Every URL that could be had, which of them this article's poll must record, and one
         message per URL that could not be had. `referer` is the article page, sent as the Referer
         unless `rules` (`image_referers:`) say otherwise for an image's host."""
+        from crawler.referers import attempts  # not needed by a re-poll with nothing new
+
         known = await self._known([u for u in urls if (u, guarded) not in self._tasks], guarded)
         for url in urls:
             if (url, guarded) not in self._tasks and url not in known:
-                referers = rules.attempts(url, referer)
+                referers = attempts(rules or {}, url, referer)
                 self._tasks[(url, guarded)] = asyncio.ensure_future(self._download(url, referers, guarded))
         result = FetchedImages(assets=dict(known))
         pending = [u for u in urls if u not in known]

@@ -63,7 +63,7 @@ async def download_image(
     """Fetch `url` and store it; raises a `FetchError` (or `OSError` from the disk) when it can't be had.
 
     Hotlink-protected hosts check the Referer: `referers` are tried in turn (None: no Referer)
-    while the host answers 403 (`referers.RefererRules.attempts` chooses them)."""
+    while the host answers 403 (`referers.attempts` chooses them)."""
     for attempt, referer in enumerate(referers):
         try:
             result, sha256 = await fetcher.get(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from crawler import archive, content
 from crawler.cluster.coordinator import Coordinator
@@ -28,6 +29,7 @@ from crawler.image_store import ImageStore
 from crawler.models import (
     ArchivedEntry,
     EntryOutcome,
+    FeedAnswer,
     FeedEntry,
     FeedReport,
     FeedSource,
@@ -40,11 +42,13 @@ from crawler.models import (
 from crawler.observe import Observer
 from crawler.outage import NetworkHealth
 from crawler.parse import parse_feed
-from crawler.robots import Robots
-from crawler.rsshub import InstancePool, RouteAnswer, fetch_route
 from crawler.schedule import next_state
 from crawler.store.state import StateStore
 from crawler.workers import CpuPool
+
+if TYPE_CHECKING:  # imported when first needed: a re-poll of unchanged `url:` feeds needs neither
+    from crawler.robots import Robots
+    from crawler.rsshub import InstancePool
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +72,25 @@ class Deps:
     clock: Callable[[], datetime]
     observer: Observer = field(default_factory=Observer)
     health: NetworkHealth = field(default_factory=NetworkHealth)
-    instances: InstancePool | None = None  # for `route:` feeds; made on first use when not given
-    robots: Robots | None = None  # None: robots.txt is not consulted (`http.robots: false`)
+    instances: InstancePool | None = None  # for `route:` feeds; made on first use
+    robots: Robots | None = None  # made on first use, if `http.robots` (see `_robots`)
 
 
-@dataclass
 class Poll:
-    """A poll made, its files written, not yet recorded in the store."""
+    """A poll made, its files written, not yet recorded in the store. (A plain class: a
+    dataclass costs every re-poll 3.5 M instructions at import.)"""
 
-    source: FeedSource
-    state: FeedState  # as it was before the poll
-    report: FeedReport
-    now: datetime
-    started: float
-    answer: RouteAnswer | None = None  # what the feed's server said (for a `url:` feed, instance "")
-    parsed: ParsedFeed | None = None
-    outcomes: list[EntryOutcome] = field(default_factory=list)
+    __slots__ = ("answer", "now", "outcomes", "parsed", "report", "source", "started", "state")
+
+    def __init__(self, source: FeedSource, state: FeedState, report: FeedReport, now: datetime, started: float) -> None:
+        self.source = source
+        self.state = state  # as it was before the poll
+        self.report = report
+        self.now = now
+        self.started = started
+        self.answer: FeedAnswer | None = None  # what the feed's server said
+        self.parsed: ParsedFeed | None = None
+        self.outcomes: list[EntryOutcome] = []
 
 
 async def crawl_feed(
@@ -173,16 +180,29 @@ def _validators(new_state: FeedState, poll: Poll, all_archived: bool) -> FeedSta
     return new_state
 
 
-async def _fetch_feed(source: FeedSource, state: FeedState, deps: Deps, now: datetime) -> RouteAnswer:
+async def _fetch_feed(source: FeedSource, state: FeedState, deps: Deps, now: datetime) -> FeedAnswer:
     if source.route is None:
         result, _ = await deps.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified, headers=source.headers,
             accept=FEED_ACCEPT,
         )
-        return RouteAnswer("", result, state.etag, state.last_modified)
+        return FeedAnswer("", result, state.etag, state.last_modified)
+    from crawler.rsshub import InstancePool, fetch_route
+
     if deps.instances is None:
         deps.instances = InstancePool(deps.store)
     return await fetch_route(source, state, deps.fetcher, deps.instances, deps.store, now, accept=FEED_ACCEPT)
+
+
+def _robots(deps: Deps) -> Robots | None:
+    """The process's robots.txt rules, unless `http.robots` is off."""
+    if not deps.settings.http.robots:
+        return None
+    if deps.robots is None:
+        from crawler.robots import Robots
+
+        deps.robots = Robots(deps.fetcher, deps.store, deps.settings.http.user_agent, deps.clock)
+    return deps.robots
 
 
 async def _archive_new_entries(
@@ -273,12 +293,12 @@ async def _article_page(
     """The article page, when the feed carries only a summary and the page can be had."""
     if not content.wants_full_text(entry.best_html, entry.link, source.full_text, source.full_text_min_chars):
         return None, ""
-    if deps.robots is not None:
-        refusal = await deps.robots.refusal(entry.link, guarded=guarded)
+    if (robots := _robots(deps)) is not None:
+        refusal = await robots.refusal(entry.link, guarded=guarded)
         if refusal is not None:
             warnings.append(f"full text not fetched, kept the feed's text: {refusal} ({entry.link})")
             return None, ""
-        await deps.robots.wait_turn(entry.link)
+        await robots.wait_turn(entry.link)
     try:
         page, _ = await deps.fetcher.get(
             entry.link, headers=source.headers, accept=PAGE_ACCEPT, guarded=guarded, kind="page"

@@ -4,17 +4,16 @@ Image hosts that fight hotlinking check the Referer: most want the article page 
 browser sends, and our default), some want their own site, a few want none at all.
 `image_referers:` names the exceptions per image host; a 403 is then tried once with the
 image's own origin as Referer and once with none, since that is what the hosts users meet
-accept when the article page does not do. Pure: no I/O, no config layer.
+accept when the article page does not do. Pure: no I/O, no config layer; imported only
+when an image is to be fetched (or `image_referers:` checked), not by a re-poll.
 
->>> rules = RefererRules({"*.sinaimg.cn": "https://weibo.com/"})
->>> rules.attempts("https://wx1.sinaimg.cn/a.jpg", "https://example.com/post")
+>>> attempts({"*.sinaimg.cn": "https://weibo.com/"}, "https://wx1.sinaimg.cn/a.jpg", "https://example.com/post")
 ('https://weibo.com/', 'https://wx1.sinaimg.cn/', None)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 ORIGIN = "origin"
@@ -40,36 +39,32 @@ def check_value(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class RefererRules:
-    """`image_referers:` as given (keys already checked and lower-cased)."""
+def attempts(rules: Mapping[str, str], image_url: str, article_url: str) -> tuple[str | None, ...]:
+    """The Referers to try in order (None: send none): the one `rules` (`image_referers:`,
+    keys checked and lower-cased) give for the image's host, else the article page; then,
+    after a 403, the image's origin, then none; each at most once."""
+    origin = _origin(image_url)
+    first = _resolve(_rule_for(rules, image_url), article_url, origin)
+    tries: list[str | None] = [first]
+    for fallback in (origin, None):
+        if fallback not in tries:
+            tries.append(fallback)
+    return tuple(tries)
 
-    rules: Mapping[str, str] = field(default_factory=dict)
 
-    def attempts(self, image_url: str, article_url: str) -> tuple[str | None, ...]:
-        """The Referers to try in order (None: send none): the configured or default one first,
-        then, after a 403, the image's origin, then none; each at most once."""
-        origin = _origin(image_url)
-        first = _resolve(self._rule_for(image_url), article_url, origin)
-        tries: list[str | None] = [first]
-        for fallback in (origin, None):
-            if fallback not in tries:
-                tries.append(fallback)
-        return tuple(tries)
-
-    def _rule_for(self, image_url: str) -> str | None:
-        if not self.rules:
-            return None
-        host = (urlsplit(image_url).hostname or "").lower()
-        if host in self.rules:
-            return self.rules[host]
-        # The nearest wildcard: *.img.example.com before *.example.com.
-        labels = host.split(".")
-        for start in range(1, len(labels)):
-            rule = self.rules.get("*." + ".".join(labels[start:]))
-            if rule is not None:
-                return rule
+def _rule_for(rules: Mapping[str, str], image_url: str) -> str | None:
+    if not rules:
         return None
+    host = (urlsplit(image_url).hostname or "").lower()
+    if host in rules:
+        return rules[host]
+    # The nearest wildcard: *.img.example.com before *.example.com.
+    labels = host.split(".")
+    for start in range(1, len(labels)):
+        rule = rules.get("*." + ".".join(labels[start:]))
+        if rule is not None:
+            return rule
+    return None
 
 
 def _resolve(rule: str | None, article_url: str, origin: str | None) -> str | None:

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from crawler.errors import ConnectError, FetchError, FetchTimeout, HTTPStatusError, NoInstance, RateLimited
 from crawler.fetch import Fetcher
-from crawler.models import FeedSource, FeedState, FetchResult
+from crawler.models import FeedAnswer, FeedSource, FeedState
 from crawler.store.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -34,16 +33,6 @@ log = logging.getLogger(__name__)
 DEFAULT_REST = timedelta(minutes=5)
 MAX_REST = timedelta(days=1)
 RESTING_STATUSES = frozenset({429, 503})
-
-
-@dataclass(frozen=True)
-class RouteAnswer:
-    """The instance that answered, its answer, and the validators that were sent to it."""
-
-    instance: str
-    result: FetchResult
-    etag: str | None
-    last_modified: str | None
 
 
 class InstancePool:
@@ -84,7 +73,7 @@ async def fetch_route(
     now: datetime,
     *,
     accept: str,
-) -> RouteAnswer:
+) -> FeedAnswer:
     """GET `source.route` from the first instance that serves it; raises `NoInstance` when none
     did (or a `FetchError` that is the route's own, like a 404, at once)."""
     assert source.route is not None
@@ -102,7 +91,7 @@ async def fetch_route(
                 url, etag=etag, last_modified=last_modified, headers=source.headers, accept=accept,
                 retries=None if last else 0,  # another instance beats a retry of this one
             )
-            return RouteAnswer(instance, result, etag, last_modified)
+            return FeedAnswer(instance, result, etag, last_modified)
         except (HTTPStatusError, FetchTimeout, ConnectError) as exc:
             status = exc.status if isinstance(exc, HTTPStatusError) else None
             if status is not None and status != 429 and status < 500:

@@ -7,6 +7,7 @@ lists the archive; polls that end together are recorded in one transaction (grou
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -85,21 +86,7 @@ class StateStore:
         self._put_feeds = upsert.on_conflict_do_update(
             index_elements=["name"], set_={c.name: upsert.excluded[c.name] for c in feeds.c if c.name != "name"}
         )
-        # Upserts, so that two nodes writing the same row at once never conflict.
-        put_validators = insert(feed_validators)
-        self._put_validators = put_validators.on_conflict_do_update(
-            index_elements=["feed", "instance"],
-            set_={"etag": put_validators.excluded.etag, "last_modified": put_validators.excluded.last_modified},
-        )
-        put_rest = insert(instance_rests)
-        self._put_rest = put_rest.on_conflict_do_update(
-            index_elements=["instance"], set_={"until": put_rest.excluded.until}
-        )
-        put_robots = insert(robots)
-        self._put_robots = put_robots.on_conflict_do_update(
-            index_elements=["origin"],
-            set_={c.name: put_robots.excluded[c.name] for c in robots.c if c.name != "origin"},
-        )
+        self._insert = insert
         self._polls: Batcher[_Poll, bool] = Batcher(self._write_polls)
 
     @classmethod
@@ -260,6 +247,29 @@ class StateStore:
         return await self._run(read)
 
     # -- sources: RSSHub instances, robots.txt ---------------------------------------------------
+
+    # Upserts, so that two nodes writing the same row at once never conflict; built on first
+    # use, since a re-poll of unchanged `url:` feeds needs none of them.
+
+    @functools.cached_property
+    def _put_validators(self) -> Any:
+        upsert = self._insert(feed_validators)
+        return upsert.on_conflict_do_update(
+            index_elements=["feed", "instance"],
+            set_={"etag": upsert.excluded.etag, "last_modified": upsert.excluded.last_modified},
+        )
+
+    @functools.cached_property
+    def _put_rest(self) -> Any:
+        upsert = self._insert(instance_rests)
+        return upsert.on_conflict_do_update(index_elements=["instance"], set_={"until": upsert.excluded.until})
+
+    @functools.cached_property
+    def _put_robots(self) -> Any:
+        upsert = self._insert(robots)
+        return upsert.on_conflict_do_update(
+            index_elements=["origin"], set_={c.name: upsert.excluded[c.name] for c in robots.c if c.name != "origin"}
+        )
 
     async def instance_validators(self, feed: str, instance: str) -> tuple[str | None, str | None]:
         """The ETag and Last-Modified `instance` gave for `feed` last time (None, None: never)."""

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.referers import RefererRules, check_host_key, check_value
+from crawler.referers import attempts, check_host_key, check_value
 
 ARTICLE = "https://news.example/2024/story.html"
-RULES = RefererRules({
+RULES = {
     "wx1.sinaimg.cn": "https://weibo.com/",
     "*.sinaimg.cn": "origin",
     "*.pximg.net": "https://www.pixiv.net/",
     "cdn.sspai.com": "none",
-})
+}
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ RULES = RefererRules({
     ],
 )
 def test_attempts(image: str, expected: tuple[str | None, ...]) -> None:
-    assert RULES.attempts(image, ARTICLE) == expected
+    assert attempts(RULES, image, ARTICLE) == expected
 
 
 @pytest.mark.parametrize("key", ["img.example.com:443", "*.*.example.com", "https://img.example.com", "", "a b"])
