@@ -21,9 +21,10 @@ from crawler.errors import CrawlerError, StateError
 from crawler.fetch import Clients, Fetcher
 from crawler.image_store import ImageStore
 from crawler.image_worker import ImageWorkers
-from crawler.models import FeedReport, FeedState
+from crawler.models import FeedReport, FeedState, Lease
 from crawler.observe import Observer
-from crawler.pipeline import Deps, crawl_feed
+from crawler.outage import NetworkHealth, PassBarrier
+from crawler.pipeline import Deps, judge_outage, poll_feed, record_poll
 from crawler.store.state import StateStore
 from crawler.workers import CpuPool
 
@@ -39,11 +40,15 @@ def utc_now() -> datetime:
 
 @asynccontextmanager
 async def open_deps(
-    settings: Settings, clock: Callable[[], datetime] = utc_now, observer: Observer | None = None
+    settings: Settings, clock: Callable[[], datetime] = utc_now, observer: Observer | None = None,
+    *, announce_outages: bool = False,
 ) -> AsyncIterator[Deps]:
     """The clients, store, worker processes and image store one process shares, closed in reverse order.
-    `observer` hears every request, image and poll (the daemon's metrics); by default nobody does."""
+    `observer` hears every request, image and poll (the daemon's metrics); by default nobody does.
+    `announce_outages`: log when our network goes down and comes back (the daemon's; a one-off
+    crawl says it once at its end)."""
     observer = observer or Observer()
+    health = NetworkHealth(announce=announce_outages)
     store = await StateStore.open(settings.state_url)
     coordinator: Coordinator = Local(store)
     if settings.cluster is not None:
@@ -57,7 +62,7 @@ async def open_deps(
     )
     try:
         async with Clients(settings.http) as clients:
-            fetcher = Fetcher(clients, settings.http, observer=observer)
+            fetcher = Fetcher(clients, settings.http, observer=observer, health=health)
             yield Deps(
                 settings=settings,
                 fetcher=fetcher,
@@ -67,6 +72,7 @@ async def open_deps(
                 coordinator=coordinator,
                 clock=clock,
                 observer=observer,
+                health=health,
             )
     finally:
         await coordinator.close()
@@ -84,22 +90,31 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
     # at about 140 MB peak RSS on the bench corpus).
     gate = asyncio.Semaphore(max(FEEDS_IN_FLIGHT, deps.settings.http.concurrency))
     states = await deps.store.all_feed_states() if isinstance(deps.coordinator, Local) else {}
+    # Connection failures are judged once every feed of the pass has been tried: whether our
+    # network is down is known only then, and nothing is charged before it is.
+    barrier = PassBarrier(f.name for f in feeds)
 
     async def one(source: FeedSource) -> FeedReport:
-        async with gate:
-            try:
+        lease: Lease | None = None
+        try:
+            async with gate:  # not held while waiting for the pass: the feeds after it must get in
                 # A crawl polls now, due or not; only a feed another node is polling is left to it.
                 grant = await deps.coordinator.take(source.name, states.get(source.name), only_if_due=False)
                 if grant.holder is not None:
                     return FeedReport(source.name, source.url, status="leased", error=f"leased by {grant.holder}")
-                try:
-                    return await crawl_feed(source, deps, grant.state, grant.lease)
-                finally:
-                    deps.coordinator.done(grant.lease)
-            except Exception as exc:  # one feed's failure, whatever it is: the others go on
-                return _crashed(source, exc)
-            finally:
-                on_feed_done()
+                lease = grant.lease
+                poll = await poll_feed(source, deps, grant.state)
+            barrier.tried(source.name)
+            if poll.report.unreachable:
+                await barrier.all_tried()
+                judge_outage(poll.report, deps.health)
+            return await record_poll(poll, deps, lease)
+        except Exception as exc:  # one feed's failure, whatever it is: the others go on
+            return _crashed(source, exc)
+        finally:
+            barrier.tried(source.name)
+            deps.coordinator.done(lease)
+            on_feed_done()
 
     return list(await asyncio.gather(*(one(f) for f in feeds)))
 
@@ -137,6 +152,10 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
             log.error("the state store failed during the crawl: %s", exc)
             return EXIT_FAILURES
     print_summary(reports, time.monotonic() - started)
+    offline = [r for r in reports if r.outage]
+    if offline:
+        log.error("%s: this machine could not reach the network; %d feeds were not charged for it",
+                  offline[0].error, len(offline))
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURES
 
 
@@ -181,6 +200,7 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
                 "next_due": _iso(state.next_due) if state else None,
                 "state": feed_state_label(state),
                 "node": state.node if state else None,
+                "instance": state.instance if state else None,
                 "leased_by": holders.get(feed.name),
             }
         )

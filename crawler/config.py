@@ -122,6 +122,7 @@ class HttpModel(_Strict):
     retries: int = Field(2, ge=0, le=10)
     proxy: str | None = None
     http2: bool = True
+    robots: bool = True
 
     _durations = field_validator("timeout", "total_timeout", mode="before")(parse_duration)
     _sizes = field_validator("max_body", mode="before")(parse_size)
@@ -195,8 +196,9 @@ class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     images_dir: str | None = None
     state: str | None = None
-    rsshub: str = "https://rsshub.app"
+    rsshub: list[str] = Field(default_factory=lambda: ["https://rsshub.app"])
     image_url_prefix: str | None = None
+    image_referers: dict[str, str] = Field(default_factory=dict)
     iframe_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_IFRAME_HOSTS))
     shutdown_timeout: float = 8.0
     metrics: MetricsModel | None = None
@@ -205,7 +207,35 @@ class ConfigModel(_Strict):
     feeds: list[FeedModel] = Field(min_length=1)
     cluster: ClusterModel | None = None
 
-    _rsshub = field_validator("rsshub")(_check_http_url)
+    @field_validator("rsshub", mode="before")
+    @classmethod
+    def _rsshub(cls, value: object) -> list[str]:
+        given = [value] if isinstance(value, str) else value
+        if not isinstance(given, list) or not all(isinstance(url, str) for url in given):
+            raise ValueError("expected an http(s) URL or a list of them")
+        if not given:
+            raise ValueError("give at least one RSSHub instance URL")
+        instances: list[str] = []
+        for url in given:
+            instance = _check_http_url(url.strip()).rstrip("/")
+            if instance in instances:
+                raise ValueError(f"{url!r} is listed twice")
+            instances.append(instance)
+        return instances
+
+    @field_validator("image_referers")
+    @classmethod
+    def _image_referers(cls, value: dict[str, str]) -> dict[str, str]:
+        from crawler.referers import check_host_key, check_value
+
+        rules: dict[str, str] = {}
+        for key, referer in value.items():
+            host = check_host_key(key)
+            try:
+                rules[host] = check_value(referer)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return rules
     _shutdown = field_validator("shutdown_timeout", mode="before")(parse_duration)
 
     @field_validator("state")
@@ -238,6 +268,7 @@ class Settings:
     key_lines: Mapping[str, int] = field(default_factory=dict)
     cluster: ClusterSettings | None = None  # always set for a PostgreSQL store, never for SQLite
     metrics_listen: str | None = None  # `metrics.listen`: where the daemon serves /metrics, /healthz, /readyz
+    image_referers: Mapping[str, str] = field(default_factory=dict)  # `image_referers:`, checked
 
     @property
     def outside_archive(self) -> tuple[Path, ...]:
@@ -385,6 +416,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         raise ConfigError(shown, lines.get("defaults"), "defaults", "set either interval or cron, not both")
     feeds: list[FeedSource] = []
     seen: set[str] = set()
+    rsshub = tuple(model.rsshub)
     for index, feed in enumerate(model.feeds):
         where = f"feeds[{index}]"
         line = _line_of(root, ("feeds", index))
@@ -396,8 +428,10 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
             raise ConfigError(shown, line, where, "give exactly one of url or route")
         if feed.interval is not None and feed.cron is not None:
             raise ConfigError(shown, line, where, "set either interval or cron, not both")
-        url = feed.url or model.rsshub.rstrip("/") + (feed.route or "")
-        feeds.append(FeedSource(name=feed.name, url=url, site=feed.site, **_merge_options(feed, defaults)))
+        instances = rsshub if feed.route else ()
+        url = feed.url or instances[0] + (feed.route or "")
+        feeds.append(FeedSource(name=feed.name, url=url, site=feed.site, route=feed.route, instances=instances,
+                                **_merge_options(feed, defaults)))
     http = HttpSettings(**model.http.model_dump())
     return Settings(
         config_path=config_path,
@@ -405,6 +439,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         images_dir=images_dir or archive_dir / "images",
         state_url=state_url,
         image_url_prefix=model.image_url_prefix,
+        image_referers=model.image_referers,
         iframe_hosts=frozenset(h.lower() for h in model.iframe_hosts),
         shutdown_timeout=model.shutdown_timeout,
         http=http,

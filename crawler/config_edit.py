@@ -106,7 +106,7 @@ class ConfigDocument:
 
     def rsshub_bases(self) -> list[str]:
         """The RSSHub instances `route:` feeds resolve against (one URL, or a list of them)."""
-        value = self._root.get("rsshub", ConfigModel.model_fields["rsshub"].default)
+        value = self._root.get("rsshub", ConfigModel.model_fields["rsshub"].get_default(call_default_factory=True))
         values = value if isinstance(value, list) else [value]
         return [str(v).rstrip("/") for v in values if isinstance(v, str) and v.strip()]
 

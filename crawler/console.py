@@ -170,6 +170,8 @@ def print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
     keys = ["name", "state", "last_poll", "last_status", "consecutive_failures", "entries_archived", "next_due"]
     if any(row.get("node") or row.get("leased_by") for row in rows):  # a cluster's
         keys += ["node", "leased_by"]
+    if any(row.get("instance") for row in rows):  # RSSHub routes'
+        keys.append("instance")
     keys.append("last_error")
     sheet = Sheet([key.replace("_", " ") for key in keys])
     sheet.rows = [["" if row[key] is None else str(row[key]) for key in keys] for row in rows]

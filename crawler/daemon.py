@@ -86,7 +86,7 @@ class Daemon:
         for signum in handled:
             loop.add_signal_handler(signum, self._on_signal, signum)
         try:
-            async with open_deps(self._settings, observer=endpoint.observer) as deps:
+            async with open_deps(self._settings, observer=endpoint.observer, announce_outages=True) as deps:
                 self._deps = deps
                 self._pool = FeedPool(max(4, self._settings.http.concurrency), self._poll)
                 states = self._states = await deps.store.all_feed_states()

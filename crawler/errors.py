@@ -4,19 +4,25 @@
     ├── ConfigError          a user mistake in the YAML config (file, line, key)
     ├── FetchError           anything that kept a URL from being downloaded
     │   ├── FetchTimeout     connect or read time limit
-    │   │   └── TotalTimeout the whole request took longer than `total_timeout`
-    │   ├── ConnectError     refused, reset, DNS, TLS
+    │   │   ├── TotalTimeout the whole request took longer than `total_timeout`
+    │   │   └── ConnectTimeout  no connection within `timeout`        (connection level)
+    │   ├── ConnectError     reset mid-answer, TLS, a broken protocol
+    │   │   └── Unreachable  DNS, refused, no route: no connection made (connection level)
     │   ├── HTTPStatusError  a final non-2xx/304 answer
     │   │   └── RateLimited  429/503 with a Retry-After we do not wait for
     │   ├── TooLarge         the body (after decompression) passed `max_body`
     │   ├── RedirectError    a loop, too many hops, or a non-HTTP target
     │   ├── MalformedURL     a URL that cannot be parsed (`http://[::1`, port 99999, bad IDNA)
     │   ├── Blocked          a URL from a feed that points at a private address
+    │   ├── NoInstance       every RSSHub instance of a route failed or is resting
     │   └── BadContent       a body that is not what was asked for (HTML as an image)
     ├── ParseError           a feed that cannot be read
     ├── ExtractError         full-text extraction failed
     ├── ArchiveError         an entry could not be written inside the archive
     └── StateError           the state store failed
+
+The two "connection level" errors (`connection_level` is True) are what our own network
+being down looks like; `outage` tells that apart from a host's failure.
 
 Every error carries the URL, feed or path it is about, so that a log line or
 a status row can say what went wrong where without a traceback.
@@ -47,6 +53,8 @@ class ConfigError(CrawlerError):
 class FetchError(CrawlerError):
     """A URL could not be downloaded."""
 
+    connection_level = False  # no connection could be made at all (see `outage`)
+
     def __init__(self, url: str, message: str) -> None:
         self.url = url
         self.message = message
@@ -61,8 +69,20 @@ class TotalTimeout(FetchTimeout):
     """The whole request, body included, took longer than `total_timeout`: not retried."""
 
 
+class ConnectTimeout(FetchTimeout):
+    """No connection was made within the time limit."""
+
+    connection_level = True
+
+
 class ConnectError(FetchError):
-    """The connection could not be made or was broken."""
+    """The connection was broken, or TLS or the protocol failed on it."""
+
+
+class Unreachable(ConnectError):
+    """No connection could be made: the name did not resolve, or was refused or unroutable."""
+
+    connection_level = True
 
 
 class HTTPStatusError(FetchError):
@@ -95,6 +115,24 @@ class MalformedURL(FetchError):
 
 class Blocked(FetchError):
     """A page or image URL from a feed resolves to a loopback, private or link-local address."""
+
+
+class NoInstance(FetchError):
+    """No RSSHub instance could serve a route this time: each failed, or rests after a 429/503.
+
+    `connection_level` when every instance asked failed at connection level (see `outage`);
+    `retry_after` (seconds) when every instance is resting: until the soonest is back.
+    """
+
+    def __init__(
+        self, url: str, message: str, *, status: int | None = None, connection_level: bool = False,
+        retry_after: float | None = None, resting: bool = False,
+    ) -> None:
+        self.status = status
+        self.resting = resting  # none was asked: each rests after a 429/503 of an earlier poll
+        self.connection_level = connection_level
+        self.retry_after = retry_after
+        super().__init__(url, message)
 
 
 class BadContent(FetchError):

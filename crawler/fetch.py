@@ -29,6 +29,7 @@ from crawler.errors import (
     BadContent,
     Blocked,
     ConnectError,
+    ConnectTimeout,
     FetchError,
     FetchTimeout,
     HTTPStatusError,
@@ -37,10 +38,12 @@ from crawler.errors import (
     RedirectError,
     TooLarge,
     TotalTimeout,
+    Unreachable,
 )
 from crawler.guard import BlockedAddress, GuardedTransport, is_private_host
 from crawler.models import FetchResult, HttpSettings
 from crawler.observe import Observer, RequestKind
+from crawler.outage import NetworkHealth
 from crawler.slots import Priority, PrioritySemaphore
 from crawler.urls import absolute, shown
 
@@ -150,8 +153,14 @@ def translate_httpx_errors(url: str) -> Iterator[None]:
         yield
     except BlockedAddress as exc:
         raise Blocked(url, str(exc)) from None
+    except (httpx.ConnectTimeout, httpcore.ConnectTimeout) as exc:
+        raise ConnectTimeout(url, f"timed out connecting ({type(exc).__name__})") from exc
     except (httpx.TimeoutException, httpcore.TimeoutException) as exc:
         raise FetchTimeout(url, f"timed out ({type(exc).__name__})") from exc
+    except (httpx.ConnectError, httpcore.ConnectError) as exc:
+        if _tls_failure(exc):  # the host answered; its certificate or handshake is what failed
+            raise ConnectError(url, f"connection failed (TLS): {exc or type(exc).__name__}") from exc
+        raise Unreachable(url, f"connection failed: {exc or type(exc).__name__}") from exc
     except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError,
             httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError) as exc:
         raise ConnectError(url, f"connection failed: {exc or type(exc).__name__}") from exc
@@ -161,6 +170,15 @@ def translate_httpx_errors(url: str) -> Iterator[None]:
         raise RedirectError(url, f"unsupported URL scheme: {exc}") from exc
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpcore.ConnectionNotAvailable) as exc:
         raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -199,9 +217,12 @@ class _Answer:
     status: int | None = None  # the server's, once it gave one (the body may still fail after it)
 
 
-async def _read_capped(response: httpx.Response, url: str, max_body: int) -> Body:
+async def _read_capped(response: httpx.Response, url: str, max_body: int, truncate: bool = False) -> Body:
+    """The body, at most `max_body` bytes of it: past that, `TooLarge`, or with `truncate` the
+    first `max_body` bytes (robots.txt: the rest is ignored, as RFC 9309 allows)."""
     declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_body:
+    over = declared and declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_body
+    if over and not truncate:
         raise TooLarge(url, f"body of {int(declared)} bytes is over the {max_body}-byte cap")
     digest = hashlib.sha256()
     chunks: list[bytes] = []
@@ -210,6 +231,11 @@ async def _read_capped(response: httpx.Response, url: str, max_body: int) -> Bod
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > max_body:
+            if truncate:
+                chunk = chunk[: len(chunk) - (size - max_body)]
+                digest.update(chunk)
+                chunks.append(chunk)
+                break
             raise TooLarge(url, f"body is over the {max_body}-byte cap")
         digest.update(chunk)
         chunks.append(chunk)
@@ -242,8 +268,10 @@ class Fetcher:
         backoff: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: Observer | None = None,
+        health: NetworkHealth | None = None,
     ) -> None:
         self._clients = clients
+        self._health = health
         self._observer = observer or Observer()
         self._private_hosts: dict[str, bool] = {}
         self._http = http
@@ -291,6 +319,8 @@ class Fetcher:
         accept: str | None = None,
         guarded: bool = False,
         kind: RequestKind = "feed",
+        retries: int | None = None,
+        truncate: bool = False,
     ) -> tuple[FetchResult, str]:
         """GET `url`; returns the result and the SHA-256 of its body.
 
@@ -298,6 +328,8 @@ class Fetcher:
         raise `HTTPStatusError` (or `RateLimited` when the server said when to
         come back). `guarded` requests (URLs found inside feeds) connect only to
         public addresses. `kind` is what the observer is told each request was.
+        `retries` overrides the configured number (an RSSHub instance is not retried while
+        another can be asked); `truncate` keeps the first `max_body` bytes of a longer body.
         """
         if absolute(url) is None:
             # Checked once here: the pools, slots and the guard all take the URL apart.
@@ -310,16 +342,17 @@ class Fetcher:
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
         cap = max_body or self._http.max_body
+        retries = self._http.retries if retries is None else retries
         attempt = 0
         while True:
             try:
-                return await self._get_once(url, request_headers, cap, guarded, kind)
+                return await self._get_once(url, request_headers, cap, guarded, kind, truncate)
             except (RateLimited, TotalTimeout):
                 # Told when to come back, or already slow for a whole minute: a retry now won't help.
                 raise
             except (ConnectError, FetchTimeout, HTTPStatusError) as exc:
                 retryable = not isinstance(exc, HTTPStatusError) or exc.status in RETRY_STATUSES
-                if not retryable or attempt >= self._http.retries:
+                if not retryable or attempt >= retries:
                     raise
                 delay = min(self._backoff * 2**attempt, _MAX_RETRY_SLEEP)
                 attempt += 1
@@ -327,7 +360,7 @@ class Fetcher:
                 await self._sleep(delay)
 
     async def _get_once(
-        self, url: str, headers: dict[str, str], max_body: int, guarded: bool, kind: RequestKind
+        self, url: str, headers: dict[str, str], max_body: int, guarded: bool, kind: RequestKind, truncate: bool
     ) -> tuple[FetchResult, str]:
         seen = {url}
         current = url
@@ -338,7 +371,7 @@ class Fetcher:
             # Slots are taken per hop: holding the global one while waiting for another host's
             # could deadlock against requests that hold that host and wait for a global one.
             async with self.slot(current, Priority.URGENT), self._clients.use(current, guarded) as pool:
-                result = await self._send(pool, current, headers, max_body, kind)
+                result = await self._send(pool, current, headers, max_body, kind, truncate)
             if isinstance(result, str):
                 target = absolute(result, current)
                 if target is None:
@@ -352,10 +385,11 @@ class Fetcher:
         raise RedirectError(url, f"more than {self._http.max_redirects} redirects")
 
     async def _send(
-        self, pool: httpx.AsyncBaseTransport, url: str, headers: dict[str, str], max_body: int, kind: RequestKind
+        self, pool: httpx.AsyncBaseTransport, url: str, headers: dict[str, str], max_body: int, kind: RequestKind,
+        truncate: bool,
     ) -> tuple[FetchResult, str] | str:
         """One request: a result, or the Location of a redirect; the observer hears of it either way."""
-        with translate_httpx_errors(url), self._reported(kind) as answer:
+        with self._reported(kind, url) as answer, translate_httpx_errors(url):
             try:
                 async with asyncio.timeout(self._http.total_timeout):
                     request = httpx.Request(
@@ -377,7 +411,7 @@ class Fetcher:
                             if status in (429, 503) and retry_after is not None:
                                 raise RateLimited(url, status, retry_after)
                             raise HTTPStatusError(url, status)
-                        body = await _read_capped(response, url, max_body)
+                        body = await _read_capped(response, url, max_body, truncate)
                     finally:
                         await response.aclose()
             except TimeoutError:
@@ -385,12 +419,19 @@ class Fetcher:
         return self._result(url, response, body.data), body.sha256
 
     @contextmanager
-    def _reported(self, kind: RequestKind) -> Iterator[_Answer]:
+    def _reported(self, kind: RequestKind, url: str) -> Iterator[_Answer]:
+        """Tell the observer, and the network's health, how a request went."""
         answer = _Answer()
+        unreachable = False
         try:
             yield answer
+        except FetchError as exc:
+            unreachable = exc.connection_level
+            raise
         finally:
             self._observer.request_done(kind, answer.status)
+            if self._health is not None:
+                self._health.heard(urlsplit(url).netloc, answered=answer.status is not None, unreachable=unreachable)
 
     @staticmethod
     def _result(url: str, response: httpx.Response, body: bytes) -> FetchResult:

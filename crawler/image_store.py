@@ -16,7 +16,7 @@ not say how it was fetched, so the address is checked again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crawler.batching import Batcher
@@ -63,13 +63,19 @@ class ImageStore:
                 if task is not None and task.done():
                     del self._tasks[(asset.url, guarded)]
 
-    async def fetch_all(self, urls: Sequence[str], referer: str, *, guarded: bool = True) -> FetchedImages:
+    async def fetch_all(
+        self, urls: Sequence[str], referer: str, *, guarded: bool = True, rules: Mapping[str, str] | None = None
+    ) -> FetchedImages:
         """Every URL that could be had, which of them this article's poll must record, and one
-        message per URL that could not be had."""
+        message per URL that could not be had. `referer` is the article page, sent as the Referer
+        unless `rules` (`image_referers:`) say otherwise for an image's host."""
+        from crawler.referers import attempts  # not needed by a re-poll with nothing new
+
         known = await self._known([u for u in urls if (u, guarded) not in self._tasks], guarded)
         for url in urls:
             if (url, guarded) not in self._tasks and url not in known:
-                self._tasks[(url, guarded)] = asyncio.ensure_future(self._download(url, referer, guarded))
+                referers = attempts(rules or {}, url, referer)
+                self._tasks[(url, guarded)] = asyncio.ensure_future(self._download(url, referers, guarded))
         result = FetchedImages(assets=dict(known))
         pending = [u for u in urls if u not in known]
         tasks = [self._tasks[(u, guarded)] for u in pending]
@@ -102,6 +108,6 @@ class ImageStore:
         known = await self._store.known_images(urls)
         return [known.get(url) for url in urls]
 
-    async def _download(self, url: str, referer: str, guarded: bool) -> ImageAsset:
+    async def _download(self, url: str, referers: Sequence[str | None], guarded: bool) -> ImageAsset:
         async with self._fetcher.slot(url, Priority.BACKGROUND):
-            return await self._workers.download(url, referer=referer, guarded=guarded)
+            return await self._workers.download(url, referers=referers, guarded=guarded)

@@ -10,7 +10,7 @@ per-host limits); the worker fetches, checks and stores what it is sent.
 
 Workers are forked from the forkserver of `workers`, which has their modules
 imported already. The protocol is JSON lines over two pipes: requests
-`{"id", "url", "referer", "guarded"}`, answers `{"id", "asset": {...}}` or
+`{"id", "url", "referers", "guarded"}`, answers `{"id", "asset": {...}}` or
 `{"id", "error": "..."}` in any order, each with `"requests"`: the status of
 every HTTP request the download made (null: no answer), which the parent hands
 to its observer, since these requests happen out of its sight. A worker exits when its request pipe
@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import signal
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -63,7 +64,7 @@ class ImageWorkers:
     what it was doing fails as a download would.
 
     >>> workers = ImageWorkers(settings.http, archive_dir / "images", max_body=settings.http.max_body)
-    >>> asset = await workers.download(url, referer=page_url, guarded=True)
+    >>> asset = await workers.download(url, referers=(page_url, None), guarded=True)
     >>> await workers.close()
     """
 
@@ -77,7 +78,7 @@ class ImageWorkers:
         self._starting = asyncio.Lock()
         self._ids = itertools.count()
 
-    async def download(self, url: str, *, referer: str, guarded: bool) -> ImageAsset:
+    async def download(self, url: str, *, referers: Sequence[str | None], guarded: bool) -> ImageAsset:
         """The stored image; raises `CrawlerError` with the reason when it could not be had."""
         child = await self._least_busy()
         if not child.alive:  # died while another was being started: its answers are all given
@@ -86,7 +87,7 @@ class ImageWorkers:
         future: asyncio.Future[ImageAsset] = asyncio.get_running_loop().create_future()
         child.waiting[request_id] = future
         try:
-            request = {"id": request_id, "url": url, "referer": referer, "guarded": guarded}
+            request = {"id": request_id, "url": url, "referers": list(referers), "guarded": guarded}
             child.requests.write(json.dumps(request).encode() + b"\n")
             return await future
         finally:
@@ -196,7 +197,7 @@ async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: 
         _statuses.set(reply["requests"])  # this task's own context
         try:
             asset = await download_image(
-                fetcher, images_dir, request["url"], referer=request["referer"], guarded=request["guarded"],
+                fetcher, images_dir, request["url"], referers=request["referers"], guarded=request["guarded"],
                 max_body=max_body,
             )
             reply["asset"] = dataclasses.asdict(asset)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from crawler.errors import ArchiveError, BadContent
+from crawler.errors import ArchiveError, BadContent, HTTPStatusError
 from crawler.fetch import Fetcher
 from crawler.models import ImageAsset
 from crawler.storage import atomic_write_bytes_sync, run_off_loop
@@ -58,14 +58,24 @@ def _store_file(images_dir: Path, filename: str, body: bytes) -> None:
 
 
 async def download_image(
-    fetcher: Fetcher, images_dir: Path, url: str, *, referer: str, guarded: bool, max_body: int
+    fetcher: Fetcher, images_dir: Path, url: str, *, referers: Sequence[str | None], guarded: bool, max_body: int
 ) -> ImageAsset:
-    """Fetch `url` and store it; raises a `FetchError` (or `OSError` from the disk) when it can't be had."""
-    # Hotlink-protected hosts want the article page as Referer, as a browser would send it.
-    result, sha256 = await fetcher.get(
-        url, headers={"Referer": referer}, accept="image/*,*/*;q=0.5", max_body=max_body, guarded=guarded,
-        kind="image",
-    )
+    """Fetch `url` and store it; raises a `FetchError` (or `OSError` from the disk) when it can't be had.
+
+    Hotlink-protected hosts check the Referer: `referers` are tried in turn (None: no Referer)
+    while the host answers 403 (`referers.attempts` chooses them)."""
+    for attempt, referer in enumerate(referers):
+        try:
+            result, sha256 = await fetcher.get(
+                url, headers={"Referer": referer} if referer else None, accept="image/*,*/*;q=0.5",
+                max_body=max_body, guarded=guarded, kind="image",
+            )
+            break
+        except HTTPStatusError as exc:
+            if exc.status != 403 or attempt == len(referers) - 1:
+                raise
+    else:
+        raise BadContent(url, "no Referer to try")
     try:
         ext = sniff_image(result.body, result.content_type)
     except BadContent as exc:

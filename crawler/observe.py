@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from crawler.models import FeedReport, FeedState, ImageAsset
 
-RequestKind = Literal["feed", "page", "image"]
+RequestKind = Literal["feed", "page", "image", "robots"]
 
 
 class Observer:

@@ -1,8 +1,12 @@
 """One poll of one feed, start to finish: the story both `crawl` and the daemon run.
 
-fetch (conditional) -> parse -> drop what is archived -> for each new entry:
-content (feed HTML or full text) -> images -> sanitize -> render -> write ->
-record; then the feed's state is saved.
+fetch (conditional; a route from the first RSSHub instance that serves it) -> parse ->
+drop what is archived -> for each new entry: content (feed HTML or, where robots.txt
+allows, full text) -> images -> sanitize -> render -> write; then, a poll that could not
+connect is judged against our own network's health, and the poll is recorded.
+
+`crawl_feed` runs it all; a one-off crawl calls `poll_feed` and `record_poll` itself, so
+that it can judge connection failures once every feed of its pass has been tried.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from crawler import archive, content
 from crawler.cluster.coordinator import Coordinator
 from crawler.config import Settings
-from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
+from crawler.errors import CrawlerError, FetchError, NoInstance, ParseError, RateLimited
 from crawler.fetch import Fetcher, cache_max_age
 from crawler.image_store import ImageStore
 from crawler.models import (
     ArchivedEntry,
     EntryOutcome,
+    FeedAnswer,
     FeedEntry,
     FeedReport,
     FeedSource,
@@ -34,10 +40,15 @@ from crawler.models import (
     ParsedFeed,
 )
 from crawler.observe import Observer
+from crawler.outage import NetworkHealth
 from crawler.parse import parse_feed
 from crawler.schedule import next_state
 from crawler.store.state import StateStore
 from crawler.workers import CpuPool
+
+if TYPE_CHECKING:  # imported when first needed: a re-poll of unchanged `url:` feeds needs neither
+    from crawler.robots import Robots
+    from crawler.rsshub import InstancePool
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +71,26 @@ class Deps:
     coordinator: Coordinator
     clock: Callable[[], datetime]
     observer: Observer = field(default_factory=Observer)
+    health: NetworkHealth = field(default_factory=NetworkHealth)
+    instances: InstancePool | None = None  # for `route:` feeds; made on first use
+    robots: Robots | None = None  # made on first use, if `http.robots` (see `_robots`)
+
+
+class Poll:
+    """A poll made, its files written, not yet recorded in the store. (A plain class: a
+    dataclass costs every re-poll 3.5 M instructions at import.)"""
+
+    __slots__ = ("answer", "now", "outcomes", "parsed", "report", "source", "started", "state")
+
+    def __init__(self, source: FeedSource, state: FeedState, report: FeedReport, now: datetime, started: float) -> None:
+        self.source = source
+        self.state = state  # as it was before the poll
+        self.report = report
+        self.now = now
+        self.started = started
+        self.answer: FeedAnswer | None = None  # what the feed's server said
+        self.parsed: ParsedFeed | None = None
+        self.outcomes: list[EntryOutcome] = []
 
 
 async def crawl_feed(
@@ -70,49 +101,108 @@ async def crawl_feed(
     `state` may be given when the caller loaded every feed's state at once; under a `lease`
     (a cluster node's) the poll is recorded only while the lease holds.
     """
-    started = time.monotonic()
-    now = deps.clock()
-    report = FeedReport(name=source.name, url=source.url)
-    if state is None:
-        state = await deps.store.feed_state(source.name)
-    parsed: ParsedFeed | None = None
+    poll = await poll_feed(source, deps, state)
+    judge_outage(poll.report, deps.health)
+    return await record_poll(poll, deps, lease)
+
+
+async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = None) -> Poll:
+    """Fetch and parse the feed, archive its new entries; what the store must learn is returned."""
+    poll = Poll(source, state or await deps.store.feed_state(source.name), FeedReport(source.name, source.url),
+                deps.clock(), time.monotonic())
+    report = poll.report
     try:
-        result, _ = await deps.fetcher.get(
-            source.url, etag=state.etag, last_modified=state.last_modified,
-            headers=source.headers, accept=FEED_ACCEPT,
-        )
+        poll.answer = await _fetch_feed(source, poll.state, deps, poll.now)
+        result = poll.answer.result
         report.http_status = result.status
         report.ttl_seconds = cache_max_age(result.headers)
         if result.not_modified:
             report.status = "not_modified"
         else:
-            parsed = parse_feed(result)
-            report.ttl_seconds = max(filter(None, (parsed.ttl_seconds, report.ttl_seconds)), default=None)
+            poll.parsed = parse_feed(result)
+            report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
     except (FetchError, ParseError) as exc:
         report.status, report.error = "failed", str(exc)
         report.http_status = getattr(exc, "status", report.http_status)
-        report.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-    outcomes: list[EntryOutcome] = []
-    if parsed is not None:
-        outcomes = await _archive_new_entries(source, parsed, deps, report, now)
-    new_state = replace(next_state(source, state, report, now), node=lease.node if lease else None)
-    if parsed is not None and report.failed == 0:
-        # Keep the old validators while an entry still needs a retry: a 304 would hide it.
-        new_state = replace(new_state, etag=result.etag, last_modified=result.last_modified)
+        report.retry_after = exc.retry_after if isinstance(exc, RateLimited | NoInstance) else None
+        report.unreachable = isinstance(exc, FetchError) and exc.connection_level
+        report.resting = isinstance(exc, NoInstance) and exc.resting
+    report.instance = poll.answer.instance or None if poll.answer else None
+    if poll.parsed is not None:
+        poll.outcomes = await _archive_new_entries(source, poll.parsed, deps, report, poll.now)
+    return poll
+
+
+def judge_outage(report: FeedReport, health: NetworkHealth) -> None:
+    """A poll that could not connect is not charged to its feed while our own network is down."""
+    if report.unreachable and (outage := health.outage()) is not None:
+        report.outage, report.error = True, str(outage)
+
+
+async def record_poll(poll: Poll, deps: Deps, lease: Lease | None = None) -> FeedReport:
+    """Save the poll's state, entries and images in one transaction (only while `lease` holds)."""
+    source, state, report = poll.source, poll.state, poll.report
+    new_state = replace(next_state(source, state, report, poll.now), node=lease.node if lease else None)
+    if poll.answer is not None:
+        new_state = _validators(new_state, poll, report.failed == 0)
     # One transaction per poll, with the images its entries used. A kill before it loses no file:
     # the next crawl finds each entry's file at its deterministic path and records it instead of
     # writing it again; a failed save leaves the images to the next poll that asks for them.
-    archived = [o.archived for o in outcomes if o.archived is not None]
-    images = [image for o in outcomes for image in o.images]
-    if await deps.store.save_poll(new_state, source.url, archived, images, lease):
+    archived = [o.archived for o in poll.outcomes if o.archived is not None]
+    images = [image for o in poll.outcomes for image in o.images]
+    validators = (new_state.instance, new_state.etag, new_state.last_modified)
+    new_for_instance = new_state.instance is not None and validators != (state.instance, state.etag,
+                                                                          state.last_modified)
+    if await deps.store.save_poll(new_state, source.url, archived, images, lease, instance_validators=new_for_instance):
         deps.images.recorded(images)
         report.state = new_state
     else:  # a cluster node's lease ran out mid-poll: another node has the feed, and records it
         report.status, report.error = "leased", "lease lost before the poll was recorded; another node has the feed"
-    report.seconds = time.monotonic() - started
+    report.seconds = time.monotonic() - poll.started
     _log_report(report)
     deps.observer.poll_done(report)
     return report
+
+
+def _validators(new_state: FeedState, poll: Poll, all_archived: bool) -> FeedState:
+    """The validators to keep: those of the answer, which belong to the instance that gave them."""
+    assert poll.answer is not None
+    answer, instance = poll.answer, poll.answer.instance or None
+    if poll.parsed is None:  # 304: what was sent to this instance still holds
+        return replace(new_state, etag=answer.etag, last_modified=answer.last_modified, instance=instance)
+    if all_archived:
+        return replace(new_state, etag=answer.result.etag, last_modified=answer.result.last_modified,
+                       instance=instance)
+    # Keep the old validators while an entry still needs a retry (a 304 would hide it); of another
+    # instance, they must not be sent to this one, so then none.
+    if instance != poll.state.instance:
+        return replace(new_state, etag=None, last_modified=None, instance=instance)
+    return new_state
+
+
+async def _fetch_feed(source: FeedSource, state: FeedState, deps: Deps, now: datetime) -> FeedAnswer:
+    if source.route is None:
+        result, _ = await deps.fetcher.get(
+            source.url, etag=state.etag, last_modified=state.last_modified, headers=source.headers,
+            accept=FEED_ACCEPT,
+        )
+        return FeedAnswer("", result, state.etag, state.last_modified)
+    from crawler.rsshub import InstancePool, fetch_route
+
+    if deps.instances is None:
+        deps.instances = InstancePool(deps.store)
+    return await fetch_route(source, state, deps.fetcher, deps.instances, deps.store, now, accept=FEED_ACCEPT)
+
+
+def _robots(deps: Deps) -> Robots | None:
+    """The process's robots.txt rules, unless `http.robots` is off."""
+    if not deps.settings.http.robots:
+        return None
+    if deps.robots is None:
+        from crawler.robots import Robots
+
+        deps.robots = Robots(deps.fetcher, deps.store, deps.settings.http.user_agent, deps.clock)
+    return deps.robots
 
 
 async def _archive_new_entries(
@@ -162,7 +252,9 @@ async def archive_entry(
         new_sources: dict[str, str] = {}
         if source.images and prepared.image_urls:
             referer = entry.link or source.url
-            fetched = await deps.images.fetch_all(prepared.image_urls, referer=referer, guarded=guarded)
+            fetched = await deps.images.fetch_all(
+                prepared.image_urls, referer=referer, guarded=guarded, rules=deps.settings.image_referers
+            )
             downloaded = fetched.downloaded
             warnings.extend(fetched.errors)
             new_sources = {url: _image_src(a, relpath, deps.settings) for url, a in fetched.assets.items()}
@@ -201,6 +293,12 @@ async def _article_page(
     """The article page, when the feed carries only a summary and the page can be had."""
     if not content.wants_full_text(entry.best_html, entry.link, source.full_text, source.full_text_min_chars):
         return None, ""
+    if (robots := _robots(deps)) is not None:
+        refusal = await robots.refusal(entry.link, guarded=guarded)
+        if refusal is not None:
+            warnings.append(f"full text not fetched, kept the feed's text: {refusal} ({entry.link})")
+            return None, ""
+        await robots.wait_turn(entry.link)
     try:
         page, _ = await deps.fetcher.get(
             entry.link, headers=source.headers, accept=PAGE_ACCEPT, guarded=guarded, kind="page"
@@ -220,7 +318,9 @@ def _image_src(asset: ImageAsset, relpath: str, settings: Settings) -> str:
 
 
 def _log_report(report: FeedReport) -> None:
-    if report.status == "leased":
+    if report.outage:  # said once for all such polls: by the network's health, or at a crawl's end
+        log.debug("feed=%s url=%s not charged: %s (%.2fs)", report.name, report.url, report.error, report.seconds)
+    elif report.status == "leased":
         log.warning("feed=%s url=%s not recorded: %s (%.2fs)", report.name, report.url, report.error, report.seconds)
     elif report.status == "failed":
         log.error("feed=%s url=%s failed: %s (%.2fs)", report.name, report.url, report.error, report.seconds)

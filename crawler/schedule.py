@@ -44,6 +44,12 @@ def regular_due(source: FeedSource, now: datetime, report: FeedReport | None = N
 
 def next_state(source: FeedSource, state: FeedState, report: FeedReport, now: datetime) -> FeedState:
     """The feed's state after a poll described by `report`."""
+    if report.outage or report.resting:
+        # Our network was down, or every RSSHub instance rests (charged once already, by the poll
+        # that was told to wait): not the feed's failure. Nothing is charged, nothing backs off
+        # or dies; it is polled again at its interval, or once an instance is back.
+        due = now + DEAD_POLL_INTERVAL if state.dead else regular_due(source, now, report)
+        return replace(state, last_poll=now, last_status=None, last_error=report.error, next_due=due)
     if report.status != "failed":
         return replace(
             state,

@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 import yaml
+from pytest_httpserver import HTTPServer
 
 from crawler.cli import main
 from tests.daemons import DaemonProcess
@@ -32,6 +33,14 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def httpserver(httpserver: HTTPServer) -> HTTPServer:
+    """pytest-httpserver's server, answering 404 for a path no test set up, as web servers do:
+    its default, 500, would read as a robots.txt that fails (RFC 9309: every page disallowed)."""
+    httpserver.no_handler_status_code = 404
+    return httpserver
 
 
 @pytest.fixture

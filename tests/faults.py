@@ -20,7 +20,10 @@ Fault = Callable[[Handler], None]
 
 
 class FaultServer:
-    def __init__(self) -> None:
+    """`host`: any of 127.0.0.0/8 (all loopback on Linux), so that one test can have several hosts."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.times: list[tuple[str, float]] = []  # (path, monotonic time) of each request, as it came
         self.routes: dict[str, Fault] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.connections = 0
@@ -35,6 +38,7 @@ class FaultServer:
                 super().setup()
 
             def do_GET(self) -> None:
+                server.times.append((self.path, time.monotonic()))
                 server.requests.append((self.path, dict(self.headers)))
                 fault = server.routes.get(self.path.split("?")[0])
                 if fault is None:
@@ -45,13 +49,14 @@ class FaultServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.host = host
+        self.httpd = ThreadingHTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        return f"http://{self.host}:{self.httpd.server_address[1]}{path}"
 
     def route(self, path: str, fault: Fault) -> str:
         self.routes[path] = fault
@@ -172,6 +177,18 @@ def _forever() -> Iterator[None]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         yield
+
+
+def refuses_referer(body: bytes, content_type: str) -> Fault:
+    """A host that refuses any Referer (403) and serves requests that carry none."""
+
+    def fault(handler: Handler) -> None:
+        if "Referer" in handler.headers:
+            respond(403, b"no referer, please")(handler)
+        else:
+            respond(200, body, content_type)(handler)
+
+    return fault
 
 
 def redirect(location: str, status: int = 302) -> Fault:

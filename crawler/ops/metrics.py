@@ -24,7 +24,7 @@ from crawler.observe import Observer, RequestKind
 
 POLL_OUTCOMES = ("ok", "not_modified", "failed")
 ENTRY_RESULTS = ("archived", "updated", "failed")
-REQUEST_KINDS: tuple[RequestKind, ...] = ("feed", "page", "image")
+REQUEST_KINDS: tuple[RequestKind, ...] = ("feed", "page", "image", "robots")
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
 FEED_STATES = ("new", "ok", "failing", "dead")
 # A 304 takes milliseconds; a poll that downloads a page and images per entry can take minutes.

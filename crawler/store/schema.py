@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crawler.models import ArchivedEntry, FeedState, ImageAsset
+from crawler.models import ArchivedEntry, FeedState, ImageAsset, RobotsCopy
 
 metadata = sa.MetaData()
 
@@ -31,6 +31,7 @@ feeds = sa.Table(
     sa.Column("next_due", sa.DateTime(timezone=True)),
     sa.Column("dead", sa.Boolean, nullable=False, default=False),
     sa.Column("node", sa.String(200)),  # 0002: the node that made the last poll
+    sa.Column("instance", sa.Text),  # 0003: the RSSHub instance that served the last poll
 )
 
 entries = sa.Table(
@@ -67,6 +68,35 @@ leases = sa.Table(
 )
 
 
+# 0003: an RSSHub instance that answered 429 or 503 rests until `until`, across crawls and nodes.
+instance_rests = sa.Table(
+    "instance_rests",
+    metadata,
+    sa.Column("instance", sa.Text, primary_key=True),
+    sa.Column("until", sa.DateTime(timezone=True), nullable=False),
+)
+
+# 0003: a route feed's validators on each instance (an ETag of one is never sent to another).
+feed_validators = sa.Table(
+    "feed_validators",
+    metadata,
+    sa.Column("feed", sa.String(200), primary_key=True),
+    sa.Column("instance", sa.Text, primary_key=True),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+)
+
+# 0003: each host's robots.txt as last fetched (kept a day; a stand-in while it fails).
+robots = sa.Table(
+    "robots",
+    metadata,
+    sa.Column("origin", sa.Text, primary_key=True),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+)
+
+
 def utc(value: datetime | None) -> datetime | None:
     """SQLite hands datetimes back without a zone; everything we store is UTC."""
     if value is None:
@@ -88,6 +118,7 @@ def feed_state(row: Mapping[Any, Any]) -> FeedState:
         next_due=utc(row["next_due"]),
         dead=bool(row["dead"]),
         node=row.get("node"),
+        instance=row.get("instance"),
     )
 
 
@@ -99,8 +130,21 @@ def feed_row(state: FeedState, url: str) -> dict[str, Any]:
         "name": state.name, "url": url, "etag": state.etag, "last_modified": state.last_modified,
         "last_poll": utc(state.last_poll), "last_status": state.last_status, "last_error": state.last_error,
         "consecutive_failures": state.consecutive_failures, "first_failure": utc(state.first_failure),
-        "next_due": utc(state.next_due), "dead": state.dead, "node": state.node,
+        "next_due": utc(state.next_due), "dead": state.dead, "node": state.node, "instance": state.instance,
     }
+
+
+def validators_row(state: FeedState) -> dict[str, Any]:
+    return {"feed": state.name, "instance": state.instance, "etag": state.etag, "last_modified": state.last_modified}
+
+
+def robots_row(copy: RobotsCopy) -> dict[str, Any]:
+    return {"origin": copy.origin, "fetched_at": utc(copy.fetched_at), "status": copy.status, "body": copy.body}
+
+
+def robots_copy(row: Mapping[Any, Any]) -> RobotsCopy:
+    return RobotsCopy(row["origin"], utc(row["fetched_at"]) or datetime.min.replace(tzinfo=UTC), row["status"],
+                      row["body"])
 
 
 def entry_row(feed: str, entry: ArchivedEntry) -> dict[str, Any]:

@@ -7,9 +7,11 @@ lists the archive; polls that end together are recorded in one transaction (grou
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -17,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from crawler.batching import Batcher
 from crawler.errors import StateError
-from crawler.models import ArchivedEntry, FeedState, ImageAsset, Lease, LeaseGrant
+from crawler.models import ArchivedEntry, FeedState, ImageAsset, Lease, LeaseGrant, RobotsCopy
 from crawler.store import versions
 from crawler.store.db import Database, open_database, reason, shown
 from crawler.store.schema import (
@@ -25,12 +27,18 @@ from crawler.store.schema import (
     entry_row,
     feed_row,
     feed_state,
+    feed_validators,
     feeds,
     image_asset,
     image_row,
     images,
+    instance_rests,
     leases,
+    robots,
+    robots_copy,
+    robots_row,
     utc,
+    validators_row,
 )
 
 log = logging.getLogger(__name__)
@@ -78,6 +86,7 @@ class StateStore:
         self._put_feeds = upsert.on_conflict_do_update(
             index_elements=["name"], set_={c.name: upsert.excluded[c.name] for c in feeds.c if c.name != "name"}
         )
+        self._insert = insert
         self._polls: Batcher[_Poll, bool] = Batcher(self._write_polls)
 
     @classmethod
@@ -175,6 +184,8 @@ class StateStore:
         archived: Sequence[ArchivedEntry] = (),
         new_images: Sequence[ImageAsset] = (),
         lease: Lease | None = None,
+        *,
+        instance_validators: bool = False,
     ) -> bool:
         """Record one poll atomically: the entries it archived, the images it stored, the feed's state.
 
@@ -182,9 +193,10 @@ class StateStore:
         the lease; False when it no longer held (another node has the feed now) and nothing was
         written. Polls that end while another write is under way share the next transaction (a
         group commit): all of a poll or none of it is recorded, and 1,000 feeds answering 304 at
-        once cost a few transactions, not 1,000.
+        once cost a few transactions, not 1,000. `instance_validators`: the state's validators
+        are new for its RSSHub instance, and are kept for it too.
         """
-        return await self._polls.submit(_Poll(state, url, archived, new_images, lease))
+        return await self._polls.submit(_Poll(state, url, archived, new_images, lease, instance_validators))
 
     async def _write_polls(self, polls: list[_Poll]) -> list[bool]:
         def write(conn: sa.Connection) -> list[bool]:
@@ -199,14 +211,22 @@ class StateStore:
                           key=lambda row: (row["feed"], row["entry_id"]))
             assets = sorted((image_row(i) for p in kept for i in p.new_images), key=lambda row: row["url"])
             feed_rows = sorted((feed_row(p.state, p.url) for p in kept), key=lambda row: row["name"])
+            validator_rows = sorted(
+                (validators_row(p.state) for p in kept if p.instance_validators and p.state.instance),
+                key=lambda row: (row["feed"], row["instance"]),
+            )
             if self._text is _without_nul:
-                rows, assets, feed_rows = ([_row_without_nul(r) for r in group] for group in (rows, assets, feed_rows))
+                rows, assets, feed_rows, validator_rows = (
+                    [_row_without_nul(r) for r in group] for group in (rows, assets, feed_rows, validator_rows)
+                )
             if rows:
                 conn.execute(self._add_entries, rows)
             if assets:
                 conn.execute(self._add_images, assets)
             if feed_rows:
                 conn.execute(self._put_feeds, feed_rows)
+            if validator_rows:
+                conn.execute(self._put_validators, validator_rows)
             return held
 
         return await self._run(write)
@@ -241,6 +261,59 @@ class StateStore:
             return {row["name"]: feed_state(row) for row in conn.execute(query).mappings()}
 
         return await self._run(read)
+
+    # -- sources: RSSHub instances, robots.txt ---------------------------------------------------
+
+    # Upserts, so that two nodes writing the same row at once never conflict; built on first
+    # use, since a re-poll of unchanged `url:` feeds needs none of them.
+
+    @functools.cached_property
+    def _put_validators(self) -> Any:
+        upsert = self._insert(feed_validators)
+        return upsert.on_conflict_do_update(
+            index_elements=["feed", "instance"],
+            set_={"etag": upsert.excluded.etag, "last_modified": upsert.excluded.last_modified},
+        )
+
+    @functools.cached_property
+    def _put_rest(self) -> Any:
+        upsert = self._insert(instance_rests)
+        return upsert.on_conflict_do_update(index_elements=["instance"], set_={"until": upsert.excluded.until})
+
+    @functools.cached_property
+    def _put_robots(self) -> Any:
+        upsert = self._insert(robots)
+        return upsert.on_conflict_do_update(
+            index_elements=["origin"], set_={c.name: upsert.excluded[c.name] for c in robots.c if c.name != "origin"}
+        )
+
+    async def instance_validators(self, feed: str, instance: str) -> tuple[str | None, str | None]:
+        """The ETag and Last-Modified `instance` gave for `feed` last time (None, None: never)."""
+        query = sa.select(feed_validators.c.etag, feed_validators.c.last_modified).where(
+            feed_validators.c.feed == feed, feed_validators.c.instance == instance
+        )
+        rows = await self._rows(query)
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    async def instance_rests(self) -> dict[str, datetime]:
+        """RSSHub instance -> until when it rests (past rests included; the caller compares)."""
+        rows = await self._rows(sa.select(instance_rests.c.instance, instance_rests.c.until))
+        return {row[0]: utc(row[1]) or row[1] for row in rows}
+
+    async def rest_instance(self, instance: str, until: datetime) -> None:
+        params = {"instance": self._text(instance), "until": utc(until)}
+        await self._run(lambda conn: conn.execute(self._put_rest, params))
+
+    async def robots_copy(self, origin: str) -> RobotsCopy | None:
+        query = sa.select(robots).where(robots.c.origin == self._text(origin))
+        rows = await self._run(lambda conn: conn.execute(query).mappings().all())
+        return robots_copy(rows[0]) if rows else None
+
+    async def save_robots(self, copy: RobotsCopy) -> None:
+        row = robots_row(copy)
+        if self._text is _without_nul:
+            row = _row_without_nul(row)
+        await self._run(lambda conn: conn.execute(self._put_robots, row))
 
     # -- leases (PostgreSQL) ---------------------------------------------------------------------
 
@@ -296,6 +369,7 @@ class _Poll:
     archived: Sequence[ArchivedEntry]
     new_images: Sequence[ImageAsset]
     lease: Lease | None
+    instance_validators: bool = False
 
 
 def _end_lease(conn: sa.Connection, lease: Lease) -> bool:

@@ -40,7 +40,7 @@ async def test_an_image_is_stored_under_its_hash_with_its_own_bytes(
 ) -> None:
     url = server.route("/a.jpg", faults.respond(200, JPEG, "image/jpeg"))
 
-    asset = await workers.download(url, referer="https://news.example/story", guarded=False)
+    asset = await workers.download(url, referers=("https://news.example/story",), guarded=False)
 
     assert asset.filename == hashlib.sha256(JPEG).hexdigest() + ".jpg"
     assert (tmp_path / "images" / asset.filename).read_bytes() == JPEG
@@ -50,7 +50,7 @@ async def test_an_image_is_stored_under_its_hash_with_its_own_bytes(
 async def test_what_is_not_an_image_comes_back_as_the_reason(server: FaultServer, workers: ImageWorkers) -> None:
     url = server.route("/a.jpg", faults.respond(200, b"<html>login</html>", "text/html"))
     with pytest.raises(CrawlerError, match=r"not an image \(text/html\)"):
-        await workers.download(url, referer=url, guarded=False)
+        await workers.download(url, referers=(url,), guarded=False)
 
 
 @pytest.mark.parametrize("url", ["https://xn--/x.png", "http://xn--ls8h.la/x.png", "http://[::1"])
@@ -58,7 +58,7 @@ async def test_a_url_that_is_not_valid_idna_is_reported_as_malformed_not_as_an_i
     workers: ImageWorkers, url: str
 ) -> None:
     with pytest.raises(CrawlerError, match=r"^malformed URL "):
-        await workers.download(url, referer="https://news.example/story", guarded=False)
+        await workers.download(url, referers=("https://news.example/story",), guarded=False)
 
 
 async def test_a_worker_that_dies_fails_what_it_was_doing_and_is_replaced(
@@ -72,7 +72,7 @@ async def test_a_worker_that_dies_fails_what_it_was_doing_and_is_replaced(
 
     slow = server.route("/slow.jpg", hang)
     fine = server.route("/fine.jpg", faults.respond(200, JPEG, "image/jpeg"))
-    pending = asyncio.create_task(workers.download(slow, referer=slow, guarded=False))
+    pending = asyncio.create_task(workers.download(slow, referers=(slow,), guarded=False))
     assert await asyncio.to_thread(asked.wait, 20)
     [worker] = _image_workers()
 
@@ -80,7 +80,7 @@ async def test_a_worker_that_dies_fails_what_it_was_doing_and_is_replaced(
 
     with pytest.raises(CrawlerError, match="image worker process exited"):
         await pending
-    asset = await workers.download(fine, referer=fine, guarded=False)
+    asset = await workers.download(fine, referers=(fine,), guarded=False)
     assert asset.size == len(JPEG)
     assert [p.pid for p in _image_workers()] != [worker.pid]
 
@@ -89,7 +89,7 @@ async def test_close_lets_the_workers_exit(server: FaultServer, tmp_path: Path) 
     pool = ImageWorkers(HTTP, tmp_path / "images", max_body=HTTP.max_body, processes=2)
     urls = [server.route(f"/{i}.jpg", faults.respond(200, JPEG + bytes([i]) + b"\xff\xd9", "image/jpeg"))
             for i in range(6)]
-    assets = await asyncio.gather(*(pool.download(u, referer=u, guarded=False) for u in urls))
+    assets = await asyncio.gather(*(pool.download(u, referers=(u,), guarded=False) for u in urls))
     assert len({a.filename for a in assets}) == 6
     started = _image_workers()
     assert len(started) == 2, "concurrent downloads should have spread over both workers"

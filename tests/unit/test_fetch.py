@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -163,6 +164,33 @@ def test_every_httpx_error_maps_to_ours(raised: Exception, expected: type[FetchE
     with pytest.raises(expected) as exc, translate_httpx_errors("http://x/"):
         raise raised
     assert exc.value.url == "http://x/"
+
+
+def _tls_refused() -> httpx.ConnectError:
+    try:
+        try:
+            raise ssl.SSLCertVerificationError("certificate verify failed")
+        except ssl.SSLError as cause:
+            raise httpx.ConnectError("certificate verify failed") from cause
+    except httpx.ConnectError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("raised", "connection_level"),
+    [
+        pytest.param(httpx.ConnectError("[Errno 111] Connection refused"), True, id="refused or DNS"),
+        pytest.param(httpx.ConnectTimeout("t"), True, id="connect timeout"),
+        pytest.param(httpx.ReadTimeout("t"), False, id="read timeout"),
+        pytest.param(httpx.ReadError("r"), False, id="reset mid-answer"),
+        pytest.param(_tls_refused(), False, id="TLS: the host answered"),
+    ],
+)
+def test_connection_level_failures_are_told_apart(raised: Exception, connection_level: bool) -> None:
+    """What `outage` counts as our network being down (issue 13)."""
+    with pytest.raises(FetchError) as exc, translate_httpx_errors("http://x/"):
+        raise raised
+    assert exc.value.connection_level is connection_level
 
 
 def test_parse_retry_after() -> None:
