@@ -1,7 +1,8 @@
 """One poll of one feed, start to finish: the story both `crawl` and the daemon run.
 
-fetch (conditional) -> parse -> drop what is archived -> for each new entry:
-content (feed HTML or full text) -> images -> sanitize -> render -> write ->
+fetch (conditional) -> parse -> sort the items (new, known and changed, known and the same:
+`revisions.plan`) -> for each new or changed entry: content (feed HTML or full text) ->
+images -> sanitize -> render -> write (a changed entry: rewrite, keeping the old file) ->
 record; then the feed's state is saved.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from crawler import archive, content
+from crawler import archive, content, identity, revisions
 from crawler.cluster.coordinator import Coordinator
 from crawler.config import Settings
 from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
@@ -29,6 +30,7 @@ from crawler.models import (
     FeedSource,
     FeedState,
     ImageAsset,
+    KnownEntry,
     Lease,
     Outcome,
     ParsedFeed,
@@ -93,8 +95,9 @@ async def crawl_feed(
         report.http_status = getattr(exc, "status", report.http_status)
         report.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
     outcomes: list[EntryOutcome] = []
+    plan = revisions.Plan()
     if parsed is not None:
-        outcomes = await _archive_new_entries(source, parsed, deps, report, now)
+        plan, outcomes = await _archive_entries(source, parsed, deps, report, now)
     new_state = replace(next_state(source, state, report, now), node=lease.node if lease else None)
     if parsed is not None and report.failed == 0:
         # Keep the old validators while an entry still needs a retry: a 304 would hide it.
@@ -103,8 +106,9 @@ async def crawl_feed(
     # the next crawl finds each entry's file at its deterministic path and records it instead of
     # writing it again; a failed save leaves the images to the next poll that asks for them.
     archived = [o.archived for o in outcomes if o.archived is not None]
+    changes = [*plan.notes, *(o.change for o in outcomes if o.change is not None)]
     images = [image for o in outcomes for image in o.images]
-    if await deps.store.save_poll(new_state, source.url, archived, images, lease):
+    if await deps.store.save_poll(new_state, source.url, archived, images, lease, changes, plan.aliases):
         deps.images.recorded(images)
         report.state = new_state
     else:  # a cluster node's lease ran out mid-poll: another node has the feed, and records it
@@ -115,33 +119,48 @@ async def crawl_feed(
     return report
 
 
-async def _archive_new_entries(
+async def _archive_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
-) -> list[EntryOutcome]:
+) -> tuple[revisions.Plan, list[EntryOutcome]]:
     for warning in parsed.warnings:
         log.warning("feed=%s %s", source.name, warning)
     entries = parsed.entries[: source.max_items]
-    seen = await deps.store.seen_entries(source.name, [(e.id, e.fingerprint) for e in entries])
-    fresh = [e for e in entries if e.id not in seen]
-    report.skipped = len(entries) - len(fresh)
+    plan = revisions.plan(entries, await deps.store.known_entries(source.name, entries), source.updates)
+    report.skipped = plan.unchanged
     guarded = await _guarded(source, deps)
-    outcomes = await asyncio.gather(*(archive_entry(source, parsed, e, deps, now, guarded) for e in fresh))
+    paths = [archive.entry_relpath(source.categories, e.title, source.name, e.id) for e in plan.new]
+    outcomes = await asyncio.gather(
+        *(archive_entry(source, parsed, e, deps, now, guarded, path) for e, path in zip(plan.new, paths, strict=True)),
+        *(archive_entry(source, parsed, e, deps, now, guarded, k.path, k) for e, k in plan.changed),
+    )
     for outcome in outcomes:
         for warning in outcome.warnings:
             log.warning("feed=%s entry_id=%s %s", source.name, outcome.entry_id, warning)
-        if outcome.archived is not None:
-            report.archived += 1
-        else:
+        if outcome.outcome is Outcome.FAILED:
             report.failed += 1
             log.error("feed=%s entry_id=%s not archived: %s", source.name, outcome.entry_id, outcome.error)
-    return outcomes
+        elif outcome.outcome is Outcome.ARCHIVED:
+            report.archived += 1
+        elif outcome.outcome is Outcome.UPDATED:
+            report.updated += 1
+        else:
+            report.skipped += 1
+    return plan, outcomes
 
 
 async def archive_entry(
-    source: FeedSource, feed: ParsedFeed, entry: FeedEntry, deps: Deps, now: datetime, guarded: bool
+    source: FeedSource,
+    feed: ParsedFeed,
+    entry: FeedEntry,
+    deps: Deps,
+    now: datetime,
+    guarded: bool,
+    relpath: str,
+    known: KnownEntry | None = None,
 ) -> EntryOutcome:
-    """Archive one new entry; failures come back as an outcome, not an exception. `guarded`: its
-    pages and images must stay off private addresses."""
+    """Archive one entry at `relpath`: a new one, or (`known`) one that came back changed, whose
+    file is rewritten only when its text really changed. Failures come back as an outcome, not an
+    exception. `guarded`: its pages and images must stay off private addresses."""
     # Here, not at the top: lxml, nh3 and trafilatura's helpers are a tenth of the start-up,
     # and a re-poll with nothing new never needs them.
     from crawler import article
@@ -158,7 +177,6 @@ async def archive_entry(
             # article's clean-up there cost more in hand-offs than it saved.
             prepared = await deps.workers.run(article.prepare, entry.best_html, feed_base, page, page_url)
         warnings.extend(prepared.warnings)
-        relpath = archive.entry_relpath(source.categories, entry.title, source.name, entry.id)
         new_sources: dict[str, str] = {}
         if source.images and prepared.image_urls:
             referer = entry.link or source.url
@@ -174,15 +192,23 @@ async def archive_entry(
             headimg=headimg,
             author=source.author or entry.author or feed.title,
             date=entry.published or entry.updated or now,
+            updated=None if known is None else revisions.updated_date(entry, known, now),
             link=entry.link,
-            guid=entry.id,
+            guid=entry.id if known is None else known.entry_id,  # a revision keeps its first guid
             body_html=body,
         )
+        text_hash = revisions.text_hash(entry.title, body)
+        done = tuple(warnings), tuple(downloaded)
+        if known is not None:
+            change = await revisions.settle(deps.settings.archive_dir, doc, text_hash, entry, known, now)
+            outcome = Outcome.UPDATED if change.revised else Outcome.SKIPPED
+            return EntryOutcome(entry.id, outcome, change=change, warnings=done[0], images=done[1])
         on_disk = await archive.write_document(deps.settings.archive_dir, doc, entry.id)
-        archived = ArchivedEntry(entry.id, entry.fingerprint, doc.relpath, on_disk, now)
-        return EntryOutcome(
-            entry.id, Outcome.ARCHIVED, archived=archived, warnings=tuple(warnings), images=tuple(downloaded)
+        archived = ArchivedEntry(
+            entry.id, identity.legacy_fingerprint(entry), doc.relpath, on_disk, now, link=entry.canonical or None,
+            text_hash=text_hash, item_hash=revisions.item_hash(entry), updated=entry.updated,
         )
+        return EntryOutcome(entry.id, Outcome.ARCHIVED, archived=archived, warnings=done[0], images=done[1])
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc), images=tuple(downloaded))
 
@@ -226,6 +252,7 @@ def _log_report(report: FeedReport) -> None:
         log.error("feed=%s url=%s failed: %s (%.2fs)", report.name, report.url, report.error, report.seconds)
     else:
         log.info(
-            "feed=%s status=%s new=%d skipped=%d failed=%d (%.2fs)",
-            report.name, report.http_status, report.archived, report.skipped, report.failed, report.seconds,
+            "feed=%s status=%s new=%d updated=%d skipped=%d failed=%d (%.2fs)",
+            report.name, report.http_status, report.archived, report.updated, report.skipped, report.failed,
+            report.seconds,
         )

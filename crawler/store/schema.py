@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from crawler.models import ArchivedEntry, FeedState, ImageAsset
+from crawler.models import ArchivedEntry, EntryChange, FeedState, ImageAsset, KnownEntry
 
 metadata = sa.MetaData()
 
@@ -42,7 +42,23 @@ entries = sa.Table(
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("link", sa.Text),  # 0003: canonical
+    sa.Column("text_hash", sa.String(64)),  # 0003: of the normalised title and body
+    sa.Column("item_hash", sa.String(64)),  # 0003: of the item as the feed last gave it
+    sa.Column("updated", sa.DateTime(timezone=True)),  # 0003: the item's own update date
+    sa.Column("revised_at", sa.DateTime(timezone=True)),  # 0003
+    sa.Column("revisions", sa.Integer, nullable=False, server_default="0"),  # 0003
     sa.Index("entries_by_fingerprint", "feed", "fingerprint"),
+    sa.Index("entries_by_link", "feed", "link"),
+)
+
+# 0003: other ids an entry was seen under (a guid that changed, the link kept).
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("feed", sa.String(200), primary_key=True),
+    sa.Column("alias", sa.Text, primary_key=True),
+    sa.Column("entry_id", sa.Text, nullable=False),
 )
 
 images = sa.Table(
@@ -106,8 +122,28 @@ def feed_row(state: FeedState, url: str) -> dict[str, Any]:
 def entry_row(feed: str, entry: ArchivedEntry) -> dict[str, Any]:
     return {
         "feed": feed, "entry_id": entry.entry_id, "fingerprint": entry.fingerprint, "path": entry.path,
-        "content_hash": entry.content_hash, "archived_at": utc(entry.archived_at),
+        "content_hash": entry.content_hash, "archived_at": utc(entry.archived_at), "link": entry.link,
+        "text_hash": entry.text_hash, "item_hash": entry.item_hash, "updated": utc(entry.updated),
     }
+
+
+def known_entry(row: Mapping[Any, Any], by: Literal["id", "alias", "link"]) -> KnownEntry:
+    return KnownEntry(
+        entry_id=row["entry_id"], path=row["path"], text_hash=row["text_hash"], item_hash=row["item_hash"],
+        updated=utc(row["updated"]), by=by,
+    )
+
+
+def change_row(feed: str, change: EntryChange) -> dict[str, Any]:
+    """Bound to `state._NOTE_CHANGE` / `_REVISE` (their names differ from the columns': SQLAlchemy
+    reserves those for SET clauses)."""
+    row = {
+        "k_feed": feed, "k_entry_id": change.entry_id, "v_link": change.link, "v_text_hash": change.text_hash,
+        "v_item_hash": change.item_hash, "v_updated": utc(change.updated),
+    }
+    if change.revised:
+        row |= {"v_content_hash": change.content_hash, "v_revised_at": utc(change.revised_at)}
+    return row
 
 
 def image_row(asset: ImageAsset) -> dict[str, Any]:

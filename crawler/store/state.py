@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from crawler import identity
 from crawler.batching import Batcher
 from crawler.errors import StateError
-from crawler.models import ArchivedEntry, FeedState, ImageAsset, Lease, LeaseGrant
+from crawler.models import ArchivedEntry, EntryChange, FeedEntry, FeedState, ImageAsset, KnownEntry, Lease, LeaseGrant
 from crawler.store import versions
 from crawler.store.db import Database, open_database, reason, shown
 from crawler.store.schema import (
+    aliases,
+    change_row,
     entries,
     entry_row,
     feed_row,
@@ -29,6 +32,7 @@ from crawler.store.schema import (
     image_asset,
     image_row,
     images,
+    known_entry,
     leases,
     utc,
 )
@@ -54,6 +58,21 @@ _RENEW_LEASE = sa.text(
 _END_LEASE = sa.text(
     "DELETE FROM leases WHERE feed = :feed AND node = :node AND token = :token AND expires_at > now() RETURNING feed"
 )
+_KNOWN = (entries.c.entry_id, entries.c.path, entries.c.text_hash, entries.c.item_hash, entries.c.updated,
+          entries.c.link)
+_THIS_ENTRY = sa.and_(entries.c.feed == sa.bindparam("k_feed"), entries.c.entry_id == sa.bindparam("k_entry_id"))
+# What a poll learnt of a known entry; a hash it could not compute (None) keeps the stored one.
+_NOTE_CHANGE = sa.update(entries).where(_THIS_ENTRY).values(
+    link=sa.bindparam("v_link"),
+    text_hash=sa.func.coalesce(sa.bindparam("v_text_hash", type_=sa.String), entries.c.text_hash),
+    item_hash=sa.bindparam("v_item_hash"),
+    updated=sa.bindparam("v_updated", type_=sa.DateTime(timezone=True)),
+)
+_REVISE = _NOTE_CHANGE.values(
+    content_hash=sa.bindparam("v_content_hash"),
+    revised_at=sa.bindparam("v_revised_at", type_=sa.DateTime(timezone=True)),
+    revisions=entries.c.revisions + 1,
+)
 _DUE_LATER = sa.text("SELECT next_due FROM feeds WHERE name = :feed AND next_due > now()")
 
 
@@ -61,7 +80,7 @@ class StateStore:
     """Async access to the state tables.
 
     >>> store = await StateStore.open("sqlite:///archive/.feed-archiver.sqlite")
-    >>> seen = await store.seen_entries("feed", [("id1", None), ("id2", None)])
+    >>> known = await store.known_entries("feed", parsed.entries)
     """
 
     def __init__(self, db: Database, revision: str | None) -> None:
@@ -73,6 +92,7 @@ class StateStore:
         # Built once: SQLAlchemy then compiles each once and only binds new values.
         insert = _insert_for(db.dialect)
         self._add_entries = insert(entries).on_conflict_do_nothing(index_elements=["feed", "entry_id"])
+        self._add_aliases = insert(aliases).on_conflict_do_nothing(index_elements=["feed", "alias"])
         self._add_images = insert(images).on_conflict_do_nothing(index_elements=["url"])
         upsert = insert(feeds)
         self._put_feeds = upsert.on_conflict_do_update(
@@ -134,31 +154,59 @@ class StateStore:
 
     # -- entries ---------------------------------------------------------------------------------
 
-    async def seen_entries(self, feed: str, keys: Sequence[tuple[str, str | None]]) -> set[str]:
-        """The entry ids among `keys` (id, fingerprint) already archived for `feed`, matched by id
-        or by fingerprint (link + title), so that a feed whose guids change on every poll is not
-        archived again and again. Indexed lookups, batched: never a listing of the archive."""
+    async def known_entries(self, feed: str, items: Sequence[FeedEntry]) -> dict[str, KnownEntry]:
+        """The stored entry each of `items` is, by item id: matched by id, else by an alias
+        recorded earlier, else by canonical link, else (rows from before links were stored) by
+        link + title. Indexed lookups, batched, each step asked only for what the last left
+        unknown: a re-poll of known items costs one query, never a listing of the archive."""
         text = self._text
-        ids = [text(entry_id) for entry_id, _ in keys]
-        prints = [text(fp) for _, fp in keys if fp]
-        seen_ids: set[str] = set()
-        seen_prints: set[str] = set()
+        found: dict[str, KnownEntry] = {}
+
+        def match(conn: sa.Connection, query: Callable[[Sequence[str]], sa.Select[Any]],
+                  keys: dict[str, list[str]], column: str, by: Literal["id", "alias", "link"]) -> None:
+            for chunk in _chunks(list(keys)):
+                for row in conn.execute(query(chunk)).mappings():
+                    for item_id in keys.get(row[column], ()):
+                        found.setdefault(item_id, known_entry(row, by))
+
+        def keyed(key: Callable[[FeedEntry], str | None]) -> dict[str, list[str]]:
+            keys: dict[str, list[str]] = {}
+            for item in items:
+                if item.id not in found and (value := key(item)):
+                    keys.setdefault(text(value), []).append(item.id)
+            return keys
 
         def lookup(conn: sa.Connection) -> None:
-            for chunk in _chunks(ids):
-                query = sa.select(entries.c.entry_id).where(entries.c.feed == feed, entries.c.entry_id.in_(chunk))
-                seen_ids.update(conn.execute(query).scalars())
-            for chunk in _chunks(prints):
-                query = sa.select(entries.c.fingerprint).where(
-                    entries.c.feed == feed, entries.c.fingerprint.in_(chunk)
-                )
-                seen_prints.update(conn.execute(query).scalars())
+            here = entries.c.feed == feed
+            match(conn, lambda ids: sa.select(*_KNOWN).where(here, entries.c.entry_id.in_(ids)),
+                  keyed(lambda e: e.id), "entry_id", "id")
+            if len(found) == len(items):
+                return
+            by_alias = sa.select(*_KNOWN, aliases.c.alias).join(
+                aliases, sa.and_(aliases.c.feed == entries.c.feed, aliases.c.entry_id == entries.c.entry_id)
+            )
+            match(conn, lambda ids: by_alias.where(here, aliases.c.alias.in_(ids)), keyed(lambda e: e.id), "alias",
+                  "alias")
+            # The first archived when two stored entries share a link (archived before links counted).
+            oldest = entries.c.archived_at.asc()
+            match(conn, lambda links: sa.select(*_KNOWN).where(here, entries.c.link.in_(links)).order_by(oldest),
+                  keyed(lambda e: e.canonical), "link", "link")
+            match(conn, lambda prints: sa.select(*_KNOWN, entries.c.fingerprint).where(
+                here, entries.c.link.is_(None), entries.c.fingerprint.in_(prints)).order_by(oldest),
+                  keyed(identity.legacy_fingerprint), "fingerprint", "link")
 
         await self._run(lookup)
-        return {entry_id for entry_id, fp in keys if text(entry_id) in seen_ids or (fp and text(fp) in seen_prints)}
+        return found
 
     async def count_entries(self) -> dict[str, int]:
         query = sa.select(entries.c.feed, sa.func.count()).group_by(entries.c.feed)
+        return {row[0]: row[1] for row in await self._rows(query)}
+
+    async def count_updated(self) -> dict[str, int]:
+        """Per feed, the entries rewritten at least once (none in a store older than 0003)."""
+        if self.revision in (None, versions.UNVERSIONED, *versions.KNOWN[: versions.KNOWN.index("0003")]):
+            return {}
+        query = sa.select(entries.c.feed, sa.func.count()).where(entries.c.revisions > 0).group_by(entries.c.feed)
         return {row[0]: row[1] for row in await self._rows(query)}
 
     async def save_poll(
@@ -168,8 +216,12 @@ class StateStore:
         archived: Sequence[ArchivedEntry] = (),
         new_images: Sequence[ImageAsset] = (),
         lease: Lease | None = None,
+        changes: Sequence[EntryChange] = (),
+        new_aliases: Sequence[tuple[str, str]] = (),
     ) -> bool:
-        """Record one poll atomically: the entries it archived, the images it stored, the feed's state.
+        """Record one poll atomically: the entries it archived, the images it stored, the feed's state;
+        what it learnt of known entries (`changes`) and the new ids it found them under
+        (`new_aliases`, (alias, entry id) pairs).
 
         With a `lease`, the poll is recorded only if the lease still holds, and recording it ends
         the lease; False when it no longer held (another node has the feed now) and nothing was
@@ -177,7 +229,7 @@ class StateStore:
         group commit): all of a poll or none of it is recorded, and 1,000 feeds answering 304 at
         once cost a few transactions, not 1,000.
         """
-        return await self._polls.submit(_Poll(state, url, archived, new_images, lease))
+        return await self._polls.submit(_Poll(state, url, archived, new_images, lease, changes, new_aliases))
 
     async def _write_polls(self, polls: list[_Poll]) -> list[bool]:
         def write(conn: sa.Connection) -> list[bool]:
@@ -186,10 +238,22 @@ class StateStore:
             rows = [entry_row(p.state.name, a) for p in kept for a in p.archived]
             assets = [image_row(i) for p in kept for i in p.new_images]
             feed_rows = [feed_row(p.state, p.url) for p in kept]
+            revised = [change_row(p.state.name, c) for p in kept for c in p.changes if c.revised]
+            noted = [change_row(p.state.name, c) for p in kept for c in p.changes if not c.revised]
+            alias_rows = [{"feed": p.state.name, "alias": a, "entry_id": e} for p in kept for a, e in p.new_aliases]
             if self._text is _without_nul:
-                rows, assets, feed_rows = ([_row_without_nul(r) for r in group] for group in (rows, assets, feed_rows))
+                rows, assets, feed_rows, revised, noted, alias_rows = (
+                    [_row_without_nul(r) for r in group]
+                    for group in (rows, assets, feed_rows, revised, noted, alias_rows)
+                )
             if rows:
                 conn.execute(self._add_entries, rows)
+            if revised:
+                conn.execute(_REVISE, revised)
+            if noted:
+                conn.execute(_NOTE_CHANGE, noted)
+            if alias_rows:
+                conn.execute(self._add_aliases, alias_rows)
             if assets:
                 conn.execute(self._add_images, assets)
             if feed_rows:
@@ -279,6 +343,8 @@ class _Poll:
     archived: Sequence[ArchivedEntry]
     new_images: Sequence[ImageAsset]
     lease: Lease | None
+    changes: Sequence[EntryChange] = ()
+    new_aliases: Sequence[tuple[str, str]] = ()
 
 
 def _end_lease(conn: sa.Connection, lease: Lease) -> bool:

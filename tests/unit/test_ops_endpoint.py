@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from crawler.state import StateStore
+from crawler.store.state import StateStore
 
 from crawler.errors import StateError
 from crawler.ops import ListenError, open_endpoint, readiness
