@@ -202,9 +202,11 @@ async def replace_document(archive_dir: Path, doc: ArchivedDocument, previous: b
 
 def _replace_document_sync(root: Path, target: Path, kept: Path, doc: ArchivedDocument, previous: bytes) -> None:
     _prepare_folder(root, kept)
-    # A retry after the new file failed to land finds its copy already kept: one revision, not two.
-    siblings = sorted(kept.parent.glob("*.md"))
-    if not any(not p.is_symlink() and p.is_file() and p.read_bytes() == previous for p in siblings):
+    # A retry after the new file failed to land finds its copy already kept, the newest there:
+    # one revision, not two.
+    siblings = [p for p in kept.parent.glob("*.md") if not p.is_symlink() and p.is_file()]
+    newest = max(siblings, key=lambda p: p.stat().st_mtime_ns, default=None)
+    if newest is None or newest.read_bytes() != previous:
         name, number = kept, 1
         while name.exists() or name.is_symlink():
             number += 1

@@ -78,17 +78,18 @@ def item_hash(entry: FeedEntry) -> str:
 
 
 def text_hash(title: str, body_html: str) -> str:
-    """The entry's title and body as a reader sees them: words with whitespace collapsed, and the
-    targets of links and images in canonical form (an image's original URL, not its copy's)."""
+    """The entry's title and body as a reader sees them: the text without its whitespace (a line
+    break between two paragraphs is layout, not a word), and the targets of links and images in
+    canonical form (an image's original URL, not its copy's)."""
     import lxml.html
 
-    words: list[str] = [" ".join(title.split())]
+    words: list[str] = ["".join(title.split())]
     try:
         root = lxml.html.fragment_fromstring(body_html, create_parent="div")
     except (ValueError, lxml.etree.ParserError):
-        words.append(" ".join(body_html.split()))
+        words.append("".join(body_html.split()))
     else:
-        words.append(" ".join(str(root.text_content()).split()))
+        words.append("".join(str(root.text_content()).split()))
         for element in root.iter():
             if not isinstance(element.tag, str):
                 continue
