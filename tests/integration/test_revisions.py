@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests import faults
 from tests.conftest import CliResult, Item, archived_files, rss, split_document, write_config
@@ -43,9 +46,7 @@ class ChangingFeed:
         faults.respond(status, body if status == 200 else b"", "application/rss+xml", ETag=etag)(handler)
 
 
-def entries(archive: Path) -> list[Path]:
-    """The archive's entry files: the `.md` files outside dot folders."""
-    return [p for p in archived_files(archive) if not any(part.startswith(".") for part in p.relative_to(archive).parts)]
+entries = archived_files  # the `.md` files outside dot folders
 
 
 def revisions(archive: Path) -> list[Path]:
@@ -292,3 +293,89 @@ def test_html_titles_become_the_text_a_browser_shows(
     [path] = entries(tmp_path / "archive")
     assert split_document(path)[0]["title"] == shown
     assert "<" not in path.name and "script" not in path.name
+
+
+# -- any sequence of edits ---------------------------------------------------------------------------
+
+EDITS = ("body", "title", "whitespace", "tracking", "guid", "nothing")
+REAL = {"body", "title"}
+
+
+@dataclass
+class Article:
+    """One article of the generated feed, and how the feed currently writes it."""
+
+    n: int
+    title: str
+    sentences: list[str]
+    spaced: bool = False
+    campaign: int = 0
+    guid: int = 0
+
+    def item(self, server: FaultServer) -> Item:
+        joiner = "\n\n  " if self.spaced else ""
+        link = server.url(f"/story/{self.n}") + (f"?utm_source=feed{self.campaign}" if self.campaign else "")
+        body = joiner.join(f"<p>{s}</p>" for s in self.sentences)
+        return Item(self.title, link, body, guid=f"urn:story:{self.n}:{self.guid}" if self.guid else link)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(polls=st.lists(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(EDITS)), max_size=3),
+                      min_size=1, max_size=4))
+def test_any_sequence_of_edits_keeps_one_file_per_article_and_one_revision_per_real_change(
+    server: FaultServer, cli: Cli, polls: list[list[tuple[int, str]]]
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        tmp_path = Path(folder)
+        articles = [Article(n, f"Story {n}", [f"Sentence one of story {n}, long enough to read."]) for n in range(3)]
+        feed, config, archive = setup(tmp_path, server, [a.item(server) for a in articles])
+        crawl(cli, config)
+        real_changes = 0
+        for number, edits in enumerate(polls):
+            changed: set[int] = set()
+            for which, edit in edits:
+                article = articles[which]
+                if edit == "body":
+                    article.sentences.append(f"Added in poll {number}.")
+                elif edit == "title":
+                    article.title = f"Story {which}, retitled in poll {number}"
+                elif edit == "whitespace":
+                    article.spaced = not article.spaced
+                elif edit == "tracking":
+                    article.campaign += 1
+                elif edit == "guid":
+                    article.guid += 1
+                if edit in REAL:
+                    changed.add(which)
+            real_changes += len(changed)
+            feed.set(rss([a.item(server) for a in articles]))
+            crawl(cli, config)
+
+            files = archived_files(archive)
+            assert len(files) == len(articles), "exactly one current file per article"
+            assert len(revisions(archive)) == real_changes, "one revision per real change"
+            titles = sorted(split_document(p)[0]["title"] for p in files)
+            assert titles == sorted(a.title for a in articles)
+
+
+def test_a_full_text_page_is_fetched_again_only_when_the_item_changed(
+    tmp_path: Path, server: FaultServer, cli: Cli
+) -> None:
+    page = ("<html><head><title>Quay</title></head><body><article><h1>Quay</h1>"
+            + "<p>The harbour authority confirmed on Tuesday that the new quay will open in the spring.</p>" * 12
+            + "</article></body></html>").encode()
+    server.route("/a/1", faults.respond(200, page, "text/html; charset=utf-8"))
+    item = Item("New quay opens", server.url("/a/1"), "<p>The harbour authority confirmed…</p>")
+    feed = ChangingFeed(server)
+    feed.set(rss([item]))
+    config = write_config(tmp_path, [{"name": "teasers", "url": feed.url}])
+    crawl(cli, config)
+
+    feed.set(rss([item], title="Test feed, renamed"))  # a new document (200), the same item
+    crawl(cli, config)
+    assert feed.answers == [200, 200] and server.paths().count("/a/1") == 1
+
+    feed.set(rss([replace(item, description="<p>The harbour authority confirmed the date…</p>")]))
+    crawl(cli, config)
+    assert server.paths().count("/a/1") == 2, "the item changed: its page is read again"
+    assert revisions(tmp_path / "archive") == [], "the page says what it said: no revision"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.errors import StateError
 from crawler import identity
+from crawler.errors import StateError
 from crawler.models import ArchivedEntry, EntryChange, FeedEntry, FeedState, ImageAsset
 from crawler.store.state import StateStore
 from tests.pg import PostgresServer
