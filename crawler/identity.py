@@ -18,6 +18,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -26,6 +27,8 @@ from crawler.urls import split
 
 TRACKING_PARAMETERS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "igshid", "spm"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Lower-case scheme and host, no default port, no userinfo, query or fragment: nothing to change.
+_ALREADY_CANONICAL = re.compile(r"https?://[a-z0-9][a-z0-9.-]*(?::(?!80/|443/)[0-9]{1,5})?/[^?#\s]*\Z")
 
 
 def _tracking(pair: str) -> bool:
@@ -38,6 +41,8 @@ def canonical_link(url: str) -> str:
     URL. The query's other parameters keep their order and spelling: some sites route on them."""
     if not url:
         return ""
+    if _ALREADY_CANONICAL.match(url):  # most links: checked at a tenth of the cost of splitting
+        return url
     parts = split(url)
     if parts is None:
         return url
@@ -60,12 +65,13 @@ def canonical_link(url: str) -> str:
 
 
 def distinct(entries: Iterable[FeedEntry]) -> tuple[FeedEntry, ...]:
-    """Each article of one document once, with its canonical link filled in.
+    """Each article of one document once, with its canonical link filled in (the parser fills it
+    in as it builds each entry, which costs less than copying the entry here).
 
     Items that share an id but not a link are told apart by their links (the id becomes the
     canonical link); an item whose id or canonical link an earlier item has is that item again.
     """
-    items = [replace(e, canonical=canonical_link(e.link)) for e in entries]
+    items = [e if e.canonical or not e.link else replace(e, canonical=canonical_link(e.link)) for e in entries]
     links_of: dict[str, set[str]] = {}
     for item in items:
         links_of.setdefault(item.id, set()).add(item.canonical)

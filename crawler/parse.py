@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler.errors import ParseError
-from crawler.identity import distinct
+from crawler.identity import canonical_link, distinct
 from crawler.models import FeedEntry, FetchResult, ParsedFeed
 from crawler.text import scrub, visible_text
 from crawler.urls import absolute, shown
@@ -117,6 +117,7 @@ def _entry(raw: Any, base: str, warnings: list[str]) -> FeedEntry:
     return FeedEntry(
         id=entry_id.strip(),
         link=link,
+        canonical=canonical_link(link),
         title=title,
         published=published,
         updated=updated,
@@ -138,7 +139,8 @@ def _plain_title(detail: Any, value: str) -> str:
     value = _str(value)
     if not value:
         return ""
-    if (detail and detail.get("type") in ("text/html", "application/xhtml+xml")) or _HTML_TAG.search(value):
+    typed_html = detail and detail.get("type") in ("text/html", "application/xhtml+xml")
+    if typed_html or ("<" in value and _HTML_TAG.search(value)):
         return scrub(visible_text(value))
     return value.strip()
 
@@ -204,6 +206,7 @@ def _json_entry(item: dict[str, Any], base: str, feed_author: str | None, warnin
     return FeedEntry(
         id=entry_id,
         link=link,
+        canonical=canonical_link(link),
         title=title,
         published=published,
         updated=updated,

@@ -6,7 +6,7 @@ mapping below; `versions.HEAD` names the newest revision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -127,15 +127,13 @@ def entry_row(feed: str, entry: ArchivedEntry) -> dict[str, Any]:
     }
 
 
-def known_entry(row: Mapping[Any, Any], by: Literal["id", "alias", "link"]) -> KnownEntry:
-    return KnownEntry(
-        entry_id=row["entry_id"], path=row["path"], text_hash=row["text_hash"], item_hash=row["item_hash"],
-        updated=utc(row["updated"]), by=by,
-    )
+def known_entry(row: Sequence[Any], by: Literal["id", "alias", "link"]) -> KnownEntry:
+    """A row of (entry_id, path, text_hash, item_hash, updated, ...) as a `KnownEntry`."""
+    return KnownEntry(row[0], row[1], row[2], row[3], utc(row[4]), by)
 
 
 def change_row(feed: str, change: EntryChange) -> dict[str, Any]:
-    """Bound to `state._NOTE_CHANGE` / `_REVISE` (their names differ from the columns': SQLAlchemy
+    """Bound to `state._change_statements()` (their names differ from the columns': SQLAlchemy
     reserves those for SET clauses)."""
     row = {
         "k_feed": feed, "k_entry_id": change.entry_id, "v_link": change.link, "v_text_hash": change.text_hash,

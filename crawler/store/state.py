@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
@@ -60,19 +61,28 @@ _END_LEASE = sa.text(
 )
 _KNOWN = (entries.c.entry_id, entries.c.path, entries.c.text_hash, entries.c.item_hash, entries.c.updated,
           entries.c.link)
-_THIS_ENTRY = sa.and_(entries.c.feed == sa.bindparam("k_feed"), entries.c.entry_id == sa.bindparam("k_entry_id"))
-# What a poll learnt of a known entry; a hash it could not compute (None) keeps the stored one.
-_NOTE_CHANGE = sa.update(entries).where(_THIS_ENTRY).values(
-    link=sa.bindparam("v_link"),
-    text_hash=sa.func.coalesce(sa.bindparam("v_text_hash", type_=sa.String), entries.c.text_hash),
-    item_hash=sa.bindparam("v_item_hash"),
-    updated=sa.bindparam("v_updated", type_=sa.DateTime(timezone=True)),
-)
-_REVISE = _NOTE_CHANGE.values(
-    content_hash=sa.bindparam("v_content_hash"),
-    revised_at=sa.bindparam("v_revised_at", type_=sa.DateTime(timezone=True)),
-    revisions=entries.c.revisions + 1,
-)
+
+
+@cache
+def _change_statements() -> tuple[sa.Update, sa.Update]:
+    """(note, revise): what a poll learnt of known entries. Built on first use: a re-poll with
+    nothing changed never needs them, and building SQL constructs is not free."""
+    this_entry = sa.and_(entries.c.feed == sa.bindparam("k_feed"), entries.c.entry_id == sa.bindparam("k_entry_id"))
+    # A hash the poll could not compute (None) keeps the stored one.
+    note = sa.update(entries).where(this_entry).values(
+        link=sa.bindparam("v_link"),
+        text_hash=sa.func.coalesce(sa.bindparam("v_text_hash", type_=sa.String), entries.c.text_hash),
+        item_hash=sa.bindparam("v_item_hash"),
+        updated=sa.bindparam("v_updated", type_=sa.DateTime(timezone=True)),
+    )
+    revise = note.values(
+        content_hash=sa.bindparam("v_content_hash"),
+        revised_at=sa.bindparam("v_revised_at", type_=sa.DateTime(timezone=True)),
+        revisions=entries.c.revisions + 1,
+    )
+    return note, revise
+
+
 _DUE_LATER = sa.text("SELECT next_due FROM feeds WHERE name = :feed AND next_due > now()")
 
 
@@ -163,9 +173,9 @@ class StateStore:
         found: dict[str, KnownEntry] = {}
 
         def match(conn: sa.Connection, query: Callable[[Sequence[str]], sa.Select[Any]],
-                  keys: dict[str, list[str]], column: str, by: Literal["id", "alias", "link"]) -> None:
+                  keys: dict[str, list[str]], column: int, by: Literal["id", "alias", "link"]) -> None:
             for chunk in _chunks(list(keys)):
-                for row in conn.execute(query(chunk)).mappings():
+                for row in conn.execute(query(chunk)):  # rows as tuples: `_KNOWN`, then the key matched
                     for item_id in keys.get(row[column], ()):
                         found.setdefault(item_id, known_entry(row, by))
 
@@ -179,21 +189,20 @@ class StateStore:
         def lookup(conn: sa.Connection) -> None:
             here = entries.c.feed == feed
             match(conn, lambda ids: sa.select(*_KNOWN).where(here, entries.c.entry_id.in_(ids)),
-                  keyed(lambda e: e.id), "entry_id", "id")
+                  keyed(lambda e: e.id), 0, "id")
             if len(found) == len(items):
                 return
             by_alias = sa.select(*_KNOWN, aliases.c.alias).join(
                 aliases, sa.and_(aliases.c.feed == entries.c.feed, aliases.c.entry_id == entries.c.entry_id)
             )
-            match(conn, lambda ids: by_alias.where(here, aliases.c.alias.in_(ids)), keyed(lambda e: e.id), "alias",
-                  "alias")
+            match(conn, lambda ids: by_alias.where(here, aliases.c.alias.in_(ids)), keyed(lambda e: e.id), 6, "alias")
             # The first archived when two stored entries share a link (archived before links counted).
             oldest = entries.c.archived_at.asc()
             match(conn, lambda links: sa.select(*_KNOWN).where(here, entries.c.link.in_(links)).order_by(oldest),
-                  keyed(lambda e: e.canonical), "link", "link")
+                  keyed(lambda e: e.canonical), 5, "link")
             match(conn, lambda prints: sa.select(*_KNOWN, entries.c.fingerprint).where(
                 here, entries.c.link.is_(None), entries.c.fingerprint.in_(prints)).order_by(oldest),
-                  keyed(identity.legacy_fingerprint), "fingerprint", "link")
+                  keyed(identity.legacy_fingerprint), 6, "link")
 
         await self._run(lookup)
         return found
@@ -249,9 +258,9 @@ class StateStore:
             if rows:
                 conn.execute(self._add_entries, rows)
             if revised:
-                conn.execute(_REVISE, revised)
+                conn.execute(_change_statements()[1], revised)
             if noted:
-                conn.execute(_NOTE_CHANGE, noted)
+                conn.execute(_change_statements()[0], noted)
             if alias_rows:
                 conn.execute(self._add_aliases, alias_rows)
             if assets:
