@@ -28,7 +28,8 @@ from crawler.urls import split
 TRACKING_PARAMETERS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "igshid", "spm"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Lower-case scheme and host, no default port, no userinfo, query or fragment: nothing to change.
-_ALREADY_CANONICAL = re.compile(r"https?://[a-z0-9][a-z0-9.-]*(?::(?!80/|443/)[0-9]{1,5})?/[^?#\s]*\Z")
+# A pattern, not a compiled regex: `re` compiles it on first use (a poll answered 304 never has one).
+_ALREADY_CANONICAL = r"https?://[a-z0-9][a-z0-9.-]*(?::(?!80/|443/)[0-9]{1,5})?/[^?#\s]*\Z"
 
 
 def _tracking(pair: str) -> bool:
@@ -41,7 +42,7 @@ def canonical_link(url: str) -> str:
     URL. The query's other parameters keep their order and spelling: some sites route on them."""
     if not url:
         return ""
-    if _ALREADY_CANONICAL.match(url):  # most links: checked at a tenth of the cost of splitting
+    if re.match(_ALREADY_CANONICAL, url):  # most links: checked at a tenth of the cost of splitting
         return url
     parts = split(url)
     if parts is None:

@@ -27,10 +27,8 @@ JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/ve
 # twenty digits of minutes do not fit a timedelta).
 MAX_TTL_SECONDS = 7 * 86400.0
 # Tags a title written as HTML carries; `a <b> c` in a plain title is text, so only real tag names.
-_HTML_TAG = re.compile(
-    r"</?(?:a|abbr|b|br|cite|code|em|font|i|mark|p|q|s|script|small|span|strong|style|sub|sup|u)\b[^<>]*>",
-    re.IGNORECASE,
-)
+# A pattern, compiled by `re` on first use: most titles have no "<" and never need it.
+_HTML_TAG = r"(?i)</?(?:a|abbr|b|br|cite|code|em|font|i|mark|p|q|s|script|small|span|strong|style|sub|sup|u)\b[^<>]*>"
 
 
 def parse_feed(result: FetchResult) -> ParsedFeed:
@@ -140,7 +138,7 @@ def _plain_title(detail: Any, value: str) -> str:
     if not value:
         return ""
     typed_html = detail and detail.get("type") in ("text/html", "application/xhtml+xml")
-    if typed_html or ("<" in value and _HTML_TAG.search(value)):
+    if typed_html or ("<" in value and re.search(_HTML_TAG, value)):
         return scrub(visible_text(value))
     return value.strip()
 

@@ -12,11 +12,11 @@ import asyncio
 import logging
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from crawler import archive, content, identity, revisions
+from crawler import archive, content, identity
 from crawler.cluster.coordinator import Coordinator
 from crawler.config import Settings
 from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
@@ -24,6 +24,7 @@ from crawler.fetch import Fetcher, cache_max_age
 from crawler.image_store import ImageStore
 from crawler.models import (
     ArchivedEntry,
+    EntryChange,
     EntryOutcome,
     FeedEntry,
     FeedReport,
@@ -95,9 +96,10 @@ async def crawl_feed(
         report.http_status = getattr(exc, "status", report.http_status)
         report.retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
     outcomes: list[EntryOutcome] = []
-    plan = revisions.Plan()
+    changes: list[EntryChange] = []  # what the poll learnt of entries already archived
+    aliases: Sequence[tuple[str, str]] = ()  # new ids of entries already archived
     if parsed is not None:
-        plan, outcomes = await _archive_entries(source, parsed, deps, report, now)
+        outcomes, changes, aliases = await _archive_entries(source, parsed, deps, report, now)
     new_state = replace(next_state(source, state, report, now), node=lease.node if lease else None)
     if parsed is not None and report.failed == 0:
         # Keep the old validators while an entry still needs a retry: a 304 would hide it.
@@ -106,9 +108,8 @@ async def crawl_feed(
     # the next crawl finds each entry's file at its deterministic path and records it instead of
     # writing it again; a failed save leaves the images to the next poll that asks for them.
     archived = [o.archived for o in outcomes if o.archived is not None]
-    changes = [*plan.notes, *(o.change for o in outcomes if o.change is not None)]
     images = [image for o in outcomes for image in o.images]
-    if await deps.store.save_poll(new_state, source.url, archived, images, lease, changes, plan.aliases):
+    if await deps.store.save_poll(new_state, source.url, archived, images, lease, changes, aliases):
         deps.images.recorded(images)
         report.state = new_state
     else:  # a cluster node's lease ran out mid-poll: another node has the feed, and records it
@@ -121,7 +122,9 @@ async def crawl_feed(
 
 async def _archive_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
-) -> tuple[revisions.Plan, list[EntryOutcome]]:
+) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]]]:
+    from crawler import revisions  # here, not at the top: a poll answered 304 never needs it
+
     for warning in parsed.warnings:
         log.warning("feed=%s %s", source.name, warning)
     entries = parsed.entries[: source.max_items]
@@ -145,7 +148,7 @@ async def _archive_entries(
             report.updated += 1
         else:
             report.skipped += 1
-    return plan, outcomes
+    return outcomes, [*plan.notes, *(o.change for o in outcomes if o.change is not None)], plan.aliases
 
 
 async def archive_entry(
@@ -163,7 +166,7 @@ async def archive_entry(
     exception. `guarded`: its pages and images must stay off private addresses."""
     # Here, not at the top: lxml, nh3 and trafilatura's helpers are a tenth of the start-up,
     # and a re-poll with nothing new never needs them.
-    from crawler import article
+    from crawler import article, revisions
 
     warnings: list[str] = []
     downloaded: list[ImageAsset] = []  # recorded with this poll even if the entry then fails
@@ -198,17 +201,18 @@ async def archive_entry(
             body_html=body,
         )
         text_hash = revisions.text_hash(entry.title, body)
-        done = tuple(warnings), tuple(downloaded)
         if known is not None:
             change = await revisions.settle(deps.settings.archive_dir, doc, text_hash, entry, known, now)
             outcome = Outcome.UPDATED if change.revised else Outcome.SKIPPED
-            return EntryOutcome(entry.id, outcome, change=change, warnings=done[0], images=done[1])
+            return EntryOutcome(entry.id, outcome, change=change, warnings=tuple(warnings), images=tuple(downloaded))
         on_disk = await archive.write_document(deps.settings.archive_dir, doc, entry.id)
         archived = ArchivedEntry(
             entry.id, identity.legacy_fingerprint(entry), doc.relpath, on_disk, now, link=entry.canonical or None,
             text_hash=text_hash, item_hash=revisions.item_hash(entry), updated=entry.updated,
         )
-        return EntryOutcome(entry.id, Outcome.ARCHIVED, archived=archived, warnings=done[0], images=done[1])
+        return EntryOutcome(
+            entry.id, Outcome.ARCHIVED, archived=archived, warnings=tuple(warnings), images=tuple(downloaded)
+        )
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc), images=tuple(downloaded))
 
