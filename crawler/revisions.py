@@ -146,7 +146,7 @@ async def settle(
     previous = await archive.read_document(archive_dir, known.path)
     if previous is None:  # the file is gone: put the entry back, there is nothing to keep
         on_disk = await archive.write_document(archive_dir, doc, known.entry_id)
-        return replace(change, revised=True, content_hash=on_disk, revised_at=now)
+        return change._replace(revised=True, content_hash=on_disk, revised_at=now)
     old_text = previous.decode("utf-8", errors="replace")
     if document_text_hash(old_text) == new_hash:
         # The file already says this: written by a poll killed before it was recorded, or
@@ -154,4 +154,4 @@ async def settle(
         return change
     doc = replace(doc, text=keep_date(doc.text, old_text))
     on_disk = await archive.replace_document(archive_dir, doc, previous, now)
-    return replace(change, revised=True, content_hash=on_disk, revised_at=now)
+    return change._replace(revised=True, content_hash=on_disk, revised_at=now)

@@ -102,7 +102,6 @@ class StateStore:
         # Built once: SQLAlchemy then compiles each once and only binds new values.
         insert = _insert_for(db.dialect)
         self._add_entries = insert(entries).on_conflict_do_nothing(index_elements=["feed", "entry_id"])
-        self._add_aliases = insert(aliases).on_conflict_do_nothing(index_elements=["feed", "alias"])
         self._add_images = insert(images).on_conflict_do_nothing(index_elements=["url"])
         upsert = insert(feeds)
         self._put_feeds = upsert.on_conflict_do_update(
@@ -262,7 +261,7 @@ class StateStore:
             if noted:
                 conn.execute(_change_statements()[0], noted)
             if alias_rows:
-                conn.execute(self._add_aliases, alias_rows)
+                conn.execute(_add_aliases(self._db.dialect), alias_rows)
             if assets:
                 conn.execute(self._add_images, assets)
             if feed_rows:
@@ -378,6 +377,12 @@ def _without_nul(value: str) -> str:
 
 def _row_without_nul(row: dict[str, Any]) -> dict[str, Any]:
     return {key: _without_nul(value) if isinstance(value, str) else value for key, value in row.items()}
+
+
+@cache
+def _add_aliases(dialect: str) -> Any:
+    """Built on first use, as `_change_statements`; two nodes recording one alias is one alias."""
+    return _insert_for(dialect)(aliases).on_conflict_do_nothing(index_elements=["feed", "alias"])
 
 
 def _insert_for(dialect: str) -> Callable[[sa.Table], Any]:
