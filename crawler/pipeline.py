@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from crawler import archive, content, identity
+from crawler import content, identity
 from crawler.cluster.coordinator import Coordinator
 from crawler.config import Settings
 from crawler.errors import CrawlerError, FetchError, ParseError, RateLimited
@@ -123,7 +123,9 @@ async def crawl_feed(
 async def _archive_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
 ) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]]]:
-    from crawler import revisions  # here, not at the top: a poll answered 304 never needs it
+    # Here, not at the top: a poll answered 304 needs neither (nor archive's front matter and
+    # file-name rules); the first parsed feed pays for them, once.
+    from crawler import archive, revisions
 
     for warning in parsed.warnings:
         log.warning("feed=%s %s", source.name, warning)
@@ -166,7 +168,7 @@ async def archive_entry(
     exception. `guarded`: its pages and images must stay off private addresses."""
     # Here, not at the top: lxml, nh3 and trafilatura's helpers are a tenth of the start-up,
     # and a re-poll with nothing new never needs them.
-    from crawler import article, revisions
+    from crawler import archive, article, revisions
 
     warnings: list[str] = []
     downloaded: list[ImageAsset] = []  # recorded with this poll even if the entry then fails
