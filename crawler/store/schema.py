@@ -128,8 +128,12 @@ def entry_row(feed: str, entry: ArchivedEntry) -> dict[str, Any]:
 
 
 def known_entry(row: Sequence[Any], by: Literal["id", "alias", "link"]) -> KnownEntry:
-    """A row of (entry_id, path, text_hash, item_hash, updated, ...) as a `KnownEntry`."""
-    return KnownEntry(row[0], row[1], row[2], row[3], utc(row[4]), by)
+    """A row of (entry_id, path, text_hash, item_hash, updated, ...) as a `KnownEntry`; `updated`
+    as the driver gives it untyped: SQLite's text, PostgreSQL's datetime."""
+    updated = row[4]
+    if isinstance(updated, str):
+        updated = datetime.fromisoformat(updated)
+    return KnownEntry(row[0], row[1], row[2], row[3], utc(updated), by)
 
 
 def change_row(feed: str, change: EntryChange) -> dict[str, Any]:

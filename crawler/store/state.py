@@ -59,8 +59,10 @@ _RENEW_LEASE = sa.text(
 _END_LEASE = sa.text(
     "DELETE FROM leases WHERE feed = :feed AND node = :node AND token = :token AND expires_at > now() RETURNING feed"
 )
-_KNOWN = (entries.c.entry_id, entries.c.path, entries.c.text_hash, entries.c.item_hash, entries.c.updated,
-          entries.c.link)
+# `updated` read as it is stored and parsed by `known_entry` only when set: SQLAlchemy's SQLite
+# DATETIME conversion, run on every row, cost more than the rest of a re-poll's lookup.
+_KNOWN = (entries.c.entry_id, entries.c.path, entries.c.text_hash, entries.c.item_hash,
+          sa.type_coerce(entries.c.updated, sa.String).label("updated"), entries.c.link)
 
 
 @cache
