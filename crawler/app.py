@@ -175,6 +175,7 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
     """One row per feed of the config, from the state store (read only; works while a crawl runs)."""
     states: dict[str, FeedState] = {}
     counts: dict[str, int] = {}
+    updated: dict[str, int] = {}
     holders: dict[str, str] = {}
     if _store_exists(settings.state_url):
         store = await StateStore.open(settings.state_url, upgrade=False)
@@ -182,6 +183,7 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
             if store.revision is not None:  # None: an empty database, nothing polled yet
                 states = await store.all_feed_states()
                 counts = await store.count_entries()
+                updated = await store.count_updated()
                 holders = await store.lease_holders()
         finally:
             await store.close()
@@ -197,6 +199,7 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
                 "last_error": state.last_error if state else None,
                 "consecutive_failures": state.consecutive_failures if state else 0,
                 "entries_archived": counts.get(feed.name, 0),
+                "entries_updated": updated.get(feed.name, 0),
                 "next_due": _iso(state.next_due) if state else None,
                 "state": feed_state_label(state),
                 "node": state.node if state else None,

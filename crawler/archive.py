@@ -22,6 +22,7 @@ from crawler.models import ArchivedDocument
 from crawler.storage import atomic_write_bytes_sync, run_off_loop
 
 MAX_NAME_BYTES = 200
+REVISIONS_DIR = ".revisions"
 _FORBIDDEN = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]+')
 _BLANKS = re.compile(r"\s+")
 _WINDOWS_DEVICES = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
@@ -79,8 +80,10 @@ def render(
     link: str,
     guid: str,
     body_html: str,
+    updated: datetime | None = None,
 ) -> ArchivedDocument:
-    """The whole file: front matter in DESIGN.md's key order, a blank line, `<div>` + body + `</div>`."""
+    """The whole file: front matter in DESIGN.md's key order, a blank line, `<div>` + body + `</div>`.
+    A revised entry has `updated` (Hexo's own key) right after `date`."""
     front = render_front_matter(
         [
             ("title", quoted(title)),
@@ -89,6 +92,7 @@ def render(
             ("author", plain_or_quoted(author)),
             ("comments", False),
             ("date", format_date(date)),
+            *([("updated", format_date(updated))] if updated is not None else []),
             ("thumbnail", quoted(headimg)),
             ("link", quoted(link)),
             ("guid", quoted(guid)),
@@ -98,6 +102,13 @@ def render(
     return ArchivedDocument(
         relpath=relpath, text=text, content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest()
     )
+
+
+def revision_relpath(relpath: str, replaced_at: datetime) -> str:
+    """Where the file at `relpath`, replaced at `replaced_at`, is kept: in a dot folder, which
+    Hexo does not publish and which is not part of the archive's entries."""
+    stamp = replaced_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{REVISIONS_DIR}/{relpath.removesuffix('.md')}/{stamp}.md"
 
 
 def resolve_inside(archive_dir: Path, relpath: str) -> Path:
@@ -158,3 +169,48 @@ def _hash_if_holds_guid(path: Path, guid: str) -> str | None:
     if f"\nguid: {quoted(guid)}\n" not in head:
         return None
     return hashlib.sha256(data).hexdigest()
+
+
+async def read_document(archive_dir: Path, relpath: str) -> bytes | None:
+    """The bytes of the file at `relpath`, or None when there is none (nor through a symlink)."""
+    target = resolve_inside(archive_dir, relpath)
+    try:
+        return await run_off_loop(_read_document_sync, archive_dir.resolve(), target)
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {relpath}: {exc.strerror or exc}") from exc
+
+
+def _read_document_sync(root: Path, target: Path) -> bytes | None:
+    _check_no_symlinks(root, target)
+    if target.is_symlink() or not target.is_file():
+        return None
+    return target.read_bytes()
+
+
+async def replace_document(archive_dir: Path, doc: ArchivedDocument, previous: bytes, replaced_at: datetime) -> str:
+    """Keep `previous` (the file at `doc.relpath`) under `.revisions/`, then write `doc` in its
+    place; returns the new file's SHA-256. When the copy cannot be kept the file is left as it
+    was (`ArchiveError`): no revision is ever lost to a new one."""
+    target = resolve_inside(archive_dir, doc.relpath)
+    kept = resolve_inside(archive_dir, revision_relpath(doc.relpath, replaced_at))
+    try:
+        await run_off_loop(_replace_document_sync, archive_dir.resolve(), target, kept, doc, previous)
+    except OSError as exc:
+        raise ArchiveError(f"cannot revise {doc.relpath}: {exc.strerror or exc}") from exc
+    return hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+
+
+def _replace_document_sync(root: Path, target: Path, kept: Path, doc: ArchivedDocument, previous: bytes) -> None:
+    _prepare_folder(root, kept)
+    # A retry after the new file failed to land finds its copy already kept, the newest there:
+    # one revision, not two.
+    siblings = [p for p in kept.parent.glob("*.md") if not p.is_symlink() and p.is_file()]
+    newest = max(siblings, key=lambda p: p.stat().st_mtime_ns, default=None)
+    if newest is None or newest.read_bytes() != previous:
+        name, number = kept, 1
+        while name.exists() or name.is_symlink():
+            number += 1
+            name = kept.with_name(f"{kept.stem}-{number}.md")
+        atomic_write_bytes_sync(name, previous)
+    _prepare_folder(root, target)
+    atomic_write_bytes_sync(target, doc.text.encode("utf-8"))

@@ -28,6 +28,7 @@ from crawler.errors import ConfigError as ConfigError
 from crawler.models import FeedSource as FeedSource
 from crawler.models import FullTextMode as FullTextMode
 from crawler.models import HttpSettings as HttpSettings
+from crawler.models import UpdatesMode as UpdatesMode
 
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube.com",
@@ -139,6 +140,7 @@ class OptionsModel(_Strict):
     max_items: int | None = Field(None, ge=1, le=100_000)
     headers: dict[str, str] | None = None
     allow_private_network: bool | None = None
+    updates: UpdatesMode | None = None
     categories: list[str] | None = None
     author: str | None = None
 

@@ -136,12 +136,12 @@ def show(sheet: Sheet, out: TextIO | None = None) -> None:
 def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
     """One row per feed; past `SUMMARY_ALL_ROWS_UP_TO` feeds, only those with news or trouble."""
     def eventful(r: FeedReport) -> bool:
-        return bool(r.archived or r.failed or r.status in ("failed", "leased"))
+        return bool(r.archived or r.updated or r.failed or r.status in ("failed", "leased"))
 
     shown = reports if len(reports) <= SUMMARY_ALL_ROWS_UP_TO else [r for r in reports if eventful(r)]
     quiet = [r for r in reports if not eventful(r)]
-    sheet = Sheet(("feed", "new", "skipped", "failed", "time", "result"), title=f"crawl finished in {seconds:.1f}s",
-                  right=frozenset({"new", "skipped", "failed", "time"}))
+    numbers = ("new", "updated", "skipped", "failed", "time")
+    sheet = Sheet(("feed", *numbers, "result"), title=f"crawl finished in {seconds:.1f}s", right=frozenset(numbers))
     for r in shown:
         if r.status == "failed":
             result, style = r.error or "failed", "red"
@@ -153,11 +153,13 @@ def print_summary(reports: Sequence[FeedReport], seconds: float) -> None:
             result, style = "unchanged (304)" if r.status == "not_modified" else "ok", ""
         if style:
             sheet.styles[len(sheet.rows)] = style
-        sheet.rows.append((r.name, str(r.archived), str(r.skipped), str(r.failed), f"{r.seconds:.2f}s", result))
+        sheet.rows.append(
+            (r.name, str(r.archived), str(r.updated), str(r.skipped), str(r.failed), f"{r.seconds:.2f}s", result)
+        )
     if len(shown) < len(reports):
         skipped = sum(r.skipped for r in quiet)
-        sheet.rows.append((f"{len(reports) - len(shown)} more feeds", "0", str(skipped), "0", "", "nothing new"))
-    totals = (sum(r.archived for r in reports), sum(r.skipped for r in reports), sum(r.failed for r in reports))
+        sheet.rows.append((f"{len(reports) - len(shown)} more feeds", "0", "0", str(skipped), "0", "", "nothing new"))
+    totals = [sum(getattr(r, key) for r in reports) for key in ("archived", "updated", "skipped", "failed")]
     failed_feeds = sum(r.status == "failed" for r in reports)
     sheet.footer = (f"{len(reports)} feeds", *map(str, totals), "", f"{failed_feeds} feeds failed")
     show(sheet)
@@ -167,7 +169,8 @@ def print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps(list(rows), ensure_ascii=False, indent=2))
         return
-    keys = ["name", "state", "last_poll", "last_status", "consecutive_failures", "entries_archived", "next_due"]
+    keys = ["name", "state", "last_poll", "last_status", "consecutive_failures", "entries_archived", "entries_updated",
+            "next_due"]
     if any(row.get("node") or row.get("leased_by") for row in rows):  # a cluster's
         keys += ["node", "leased_by"]
     if any(row.get("instance") for row in rows):  # RSSHub routes'

@@ -7,7 +7,6 @@ processes, which import the stages, never load pydantic.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,7 @@ from enum import StrEnum
 from typing import Literal, NamedTuple
 
 FullTextMode = Literal["auto", "always", "never"]
+UpdatesMode = Literal["revise", "ignore"]  # what a known entry that comes back changed does to its file
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class FeedSource:
     max_items: int = 50
     headers: Mapping[str, str] = field(default_factory=dict)
     allow_private_network: bool | None = None
+    updates: UpdatesMode = "revise"
     site: str | None = None  # the site's home page (OPML's htmlUrl); only `export` reads it
     # A `route:` feed: its RSSHub route and the instances that serve it, in order of preference.
     # `url` is then the route on the first instance (what `status` and an OPML export show).
@@ -88,13 +89,7 @@ class FeedEntry:
     author: str | None
     content_html: str
     summary_html: str
-
-    @property
-    def fingerprint(self) -> str | None:
-        """Link + title: the same article under a new guid has the same fingerprint."""
-        if not self.link:
-            return None
-        return hashlib.sha256(f"{self.link}\x00{self.title}".encode()).hexdigest()[:32]
+    canonical: str = ""  # the link's canonical form (`identity.canonical_link`), filled in by the parser
 
     @property
     def best_html(self) -> str:
@@ -199,10 +194,41 @@ class ArchivedEntry:
     path: str
     content_hash: str
     archived_at: datetime
+    link: str | None = None  # canonical (`identity.canonical_link`)
+    text_hash: str | None = None  # of the normalised title and body (`revisions.text_hash`)
+    item_hash: str | None = None  # of the item as the feed gave it (`revisions.item_hash`)
+    updated: datetime | None = None  # the item's own update date
+
+
+class KnownEntry(NamedTuple):
+    """A stored entry that an item of a poll is: where its file is, and what it said. (A named
+    tuple, like `EntryChange`: a row of the store, and cheaper than a dataclass to define at
+    start-up, which every poll answered 304 pays.)"""
+
+    entry_id: str  # the id it was first archived under (the item's may be an alias of it)
+    path: str
+    text_hash: str | None  # None: archived by 0.1.0, before texts were hashed
+    item_hash: str | None
+    updated: datetime | None
+    by: Literal["id", "alias", "link"] = "id"  # how the item was recognised
+
+
+class EntryChange(NamedTuple):
+    """What a poll learnt about a known entry: a revision written, or only new hashes to remember."""
+
+    entry_id: str
+    link: str | None
+    text_hash: str | None
+    item_hash: str
+    updated: datetime | None
+    revised: bool = False
+    content_hash: str | None = None  # of the file now at its path, when it was rewritten
+    revised_at: datetime | None = None
 
 
 class Outcome(StrEnum):
     ARCHIVED = "archived"
+    UPDATED = "updated"
     SKIPPED = "skipped"
     FAILED = "failed"
 
@@ -215,6 +241,7 @@ class EntryOutcome:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     images: tuple[ImageAsset, ...] = ()  # downloaded for this entry, to be recorded with its poll
+    change: EntryChange | None = None  # for a known entry that came back changed
 
 
 FeedStatus = Literal["ok", "not_modified", "failed", "leased"]  # leased: another node has it
@@ -230,6 +257,7 @@ class FeedReport:
     http_status: int | None = None
     error: str | None = None
     archived: int = 0
+    updated: int = 0  # known entries rewritten with a revision kept
     skipped: int = 0
     failed: int = 0
     seconds: float = 0.0

@@ -1,7 +1,7 @@
 """Feed bytes -> `ParsedFeed`: RSS 0.9x/1.0/2.0 and Atom through feedparser, JSON Feed by hand.
 
 Pure: no I/O and no clock. Entries come out with a stable id, a plain-text
-title, UTC dates and absolute links; duplicates within one feed are dropped.
+title, UTC dates and absolute links; each article once (`identity.distinct`).
 """
 
 from __future__ import annotations
@@ -11,19 +11,24 @@ import hashlib
 import html
 import json
 import math
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from crawler.errors import ParseError
+from crawler.identity import canonical_link, distinct
 from crawler.models import FeedEntry, FetchResult, ParsedFeed
-from crawler.text import html_to_text, scrub
+from crawler.text import scrub, visible_text
 from crawler.urls import absolute, shown
 
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 # A feed's <ttl> is a hint about when to come back; more than a week is a typo or a joke (and
 # twenty digits of minutes do not fit a timedelta).
 MAX_TTL_SECONDS = 7 * 86400.0
+# Tags a title written as HTML carries; `a <b> c` in a plain title is text, so only real tag names.
+# A pattern, compiled by `re` on first use: most titles have no "<" and never need it.
+_HTML_TAG = r"(?i)</?(?:a|abbr|b|br|cite|code|em|font|i|mark|p|q|s|script|small|span|strong|style|sub|sup|u)\b[^<>]*>"
 
 
 def parse_feed(result: FetchResult) -> ParsedFeed:
@@ -54,7 +59,10 @@ def _parse_xml_feed(result: FetchResult) -> ParsedFeed:
     parsed = feedparser.parse(
         result.body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
-    if not parsed.entries and (not parsed.version or parsed.bozo):
+    if not parsed.entries and (not parsed.version or _cut_short(parsed.get("bozo_exception"))):
+        # A document feedparser names a format for (rss, rdf:RDF, feed) is a feed even when it is
+        # not well formed (an undefined entity, a wrong declared encoding): with no items it is
+        # an empty poll, not a failure. One that ends before its root element does was cut off.
         head = result.body[:512].lstrip().lower()
         if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
             raise ParseError(result.url, "an HTML page, not a feed")
@@ -67,10 +75,15 @@ def _parse_xml_feed(result: FetchResult) -> ParsedFeed:
     return ParsedFeed(
         title=_plain_title(feed.get("title_detail"), feed.get("title", "")),
         link=base,
-        entries=_unique(entries),
+        entries=distinct(entries),
         ttl_seconds=_ttl(feed.get("ttl")),
         warnings=tuple(warnings),
     )
+
+
+def _cut_short(problem: object) -> bool:
+    """Whether the XML parser ran out of document (a transfer cut off), not into a loose one."""
+    return problem is not None and str(problem).endswith(("no element found", "unclosed token"))
 
 
 def _link(value: Any, base: str, warnings: list[str]) -> str:
@@ -102,6 +115,7 @@ def _entry(raw: Any, base: str, warnings: list[str]) -> FeedEntry:
     return FeedEntry(
         id=entry_id.strip(),
         link=link,
+        canonical=canonical_link(link),
         title=title,
         published=published,
         updated=updated,
@@ -118,10 +132,14 @@ def synthetic_id(title: str, when: datetime | None) -> str:
 
 
 def _plain_title(detail: Any, value: str) -> str:
-    """Titles as plain text: markup stripped and entities decoded exactly once."""
+    """Titles as the text a browser shows. Given as HTML (so typed, or an RSS title carrying
+    tags that feedparser took for text): markup and script dropped, entities decoded once."""
     value = _str(value)
-    if detail and detail.get("type") in ("text/html", "application/xhtml+xml") and value:
-        return scrub(html_to_text(value))
+    if not value:
+        return ""
+    typed_html = detail and detail.get("type") in ("text/html", "application/xhtml+xml")
+    if typed_html or ("<" in value and re.search(_HTML_TAG, value)):
+        return scrub(visible_text(value))
     return value.strip()
 
 
@@ -142,18 +160,6 @@ def _ttl(value: Any) -> float | None:
     if not math.isfinite(minutes) or minutes <= 0:
         return None
     return min(minutes * 60, MAX_TTL_SECONDS)
-
-
-def _unique(entries: list[FeedEntry]) -> tuple[FeedEntry, ...]:
-    """The first entry of each id, and of each link + title: two guids for one article are one article."""
-    seen: set[str] = set()
-    kept = []
-    for entry in entries:
-        keys = {entry.id, entry.fingerprint or entry.id}
-        if not keys & seen:
-            seen |= keys
-            kept.append(entry)
-    return tuple(kept)
 
 
 # -- JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1) --------------------------------------
@@ -179,7 +185,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     return ParsedFeed(
         title=_text(document.get("title")),
         link=base,
-        entries=_unique([e for e in entries if e.id]),
+        entries=distinct(e for e in entries if e.id),
         warnings=tuple(warnings),
     )
 
@@ -198,6 +204,7 @@ def _json_entry(item: dict[str, Any], base: str, feed_author: str | None, warnin
     return FeedEntry(
         id=entry_id,
         link=link,
+        canonical=canonical_link(link),
         title=title,
         published=published,
         updated=updated,

@@ -1,9 +1,11 @@
 """One poll of one feed, start to finish: the story both `crawl` and the daemon run.
 
 fetch (conditional; a route from the first RSSHub instance that serves it) -> parse ->
-drop what is archived -> for each new entry: content (feed HTML or, where robots.txt
-allows, full text) -> images -> sanitize -> render -> write; then, a poll that could not
-connect is judged against our own network's health, and the poll is recorded.
+sort the items (new, known and changed, known and the same: `revisions.plan`) -> for each
+new or changed entry: content (feed HTML or, where robots.txt allows, full text) -> images
+-> sanitize -> render -> write (a changed entry: rewrite, keeping the old file); then, a
+poll that could not connect is judged against our own network's health, and the poll is
+recorded.
 
 `crawl_feed` runs it all; a one-off crawl calls `poll_feed` and `record_poll` itself, so
 that it can judge connection failures once every feed of its pass has been tried.
@@ -15,12 +17,12 @@ import asyncio
 import logging
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crawler import archive, content
+from crawler import content, identity
 from crawler.cluster.coordinator import Coordinator
 from crawler.config import Settings
 from crawler.errors import CrawlerError, FetchError, NoInstance, ParseError, RateLimited
@@ -28,6 +30,7 @@ from crawler.fetch import Fetcher, cache_max_age
 from crawler.image_store import ImageStore
 from crawler.models import (
     ArchivedEntry,
+    EntryChange,
     EntryOutcome,
     FeedAnswer,
     FeedEntry,
@@ -35,6 +38,7 @@ from crawler.models import (
     FeedSource,
     FeedState,
     ImageAsset,
+    KnownEntry,
     Lease,
     Outcome,
     ParsedFeed,
@@ -80,7 +84,7 @@ class Poll:
     """A poll made, its files written, not yet recorded in the store. (A plain class: a
     dataclass costs every re-poll 3.5 M instructions at import.)"""
 
-    __slots__ = ("answer", "now", "outcomes", "parsed", "report", "source", "started", "state")
+    __slots__ = ("aliases", "answer", "changes", "now", "outcomes", "parsed", "report", "source", "started", "state")
 
     def __init__(self, source: FeedSource, state: FeedState, report: FeedReport, now: datetime, started: float) -> None:
         self.source = source
@@ -91,6 +95,8 @@ class Poll:
         self.answer: FeedAnswer | None = None  # what the feed's server said
         self.parsed: ParsedFeed | None = None
         self.outcomes: list[EntryOutcome] = []
+        self.changes: list[EntryChange] = []  # what the poll learnt of entries already archived
+        self.aliases: Sequence[tuple[str, str]] = ()  # new ids of entries already archived
 
 
 async def crawl_feed(
@@ -129,7 +135,7 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
         report.resting = isinstance(exc, NoInstance) and exc.resting
     report.instance = poll.answer.instance or None if poll.answer else None
     if poll.parsed is not None:
-        poll.outcomes = await _archive_new_entries(source, poll.parsed, deps, report, poll.now)
+        poll.outcomes, poll.changes, poll.aliases = await _archive_entries(source, poll.parsed, deps, report, poll.now)
     return poll
 
 
@@ -153,7 +159,8 @@ async def record_poll(poll: Poll, deps: Deps, lease: Lease | None = None) -> Fee
     validators = (new_state.instance, new_state.etag, new_state.last_modified)
     new_for_instance = new_state.instance is not None and validators != (state.instance, state.etag,
                                                                           state.last_modified)
-    if await deps.store.save_poll(new_state, source.url, archived, images, lease, instance_validators=new_for_instance):
+    if await deps.store.save_poll(new_state, source.url, archived, images, lease, instance_validators=new_for_instance,
+                                  changes=poll.changes, new_aliases=poll.aliases):
         deps.images.recorded(images)
         report.state = new_state
     else:  # a cluster node's lease ran out mid-poll: another node has the feed, and records it
@@ -205,36 +212,55 @@ def _robots(deps: Deps) -> Robots | None:
     return deps.robots
 
 
-async def _archive_new_entries(
+async def _archive_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
-) -> list[EntryOutcome]:
+) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]]]:
+    # Here, not at the top: a poll answered 304 needs neither (nor archive's front matter and
+    # file-name rules); the first parsed feed pays for them, once.
+    from crawler import archive, revisions
+
     for warning in parsed.warnings:
         log.warning("feed=%s %s", source.name, warning)
     entries = parsed.entries[: source.max_items]
-    seen = await deps.store.seen_entries(source.name, [(e.id, e.fingerprint) for e in entries])
-    fresh = [e for e in entries if e.id not in seen]
-    report.skipped = len(entries) - len(fresh)
+    plan = revisions.plan(entries, await deps.store.known_entries(source.name, entries), source.updates)
+    report.skipped = plan.unchanged
     guarded = await _guarded(source, deps)
-    outcomes = await asyncio.gather(*(archive_entry(source, parsed, e, deps, now, guarded) for e in fresh))
+    paths = [archive.entry_relpath(source.categories, e.title, source.name, e.id) for e in plan.new]
+    outcomes = await asyncio.gather(
+        *(archive_entry(source, parsed, e, deps, now, guarded, path) for e, path in zip(plan.new, paths, strict=True)),
+        *(archive_entry(source, parsed, e, deps, now, guarded, k.path, k) for e, k in plan.changed),
+    )
     for outcome in outcomes:
         for warning in outcome.warnings:
             log.warning("feed=%s entry_id=%s %s", source.name, outcome.entry_id, warning)
-        if outcome.archived is not None:
-            report.archived += 1
-        else:
+        if outcome.outcome is Outcome.FAILED:
             report.failed += 1
             log.error("feed=%s entry_id=%s not archived: %s", source.name, outcome.entry_id, outcome.error)
-    return outcomes
+        elif outcome.outcome is Outcome.ARCHIVED:
+            report.archived += 1
+        elif outcome.outcome is Outcome.UPDATED:
+            report.updated += 1
+        else:
+            report.skipped += 1
+    return outcomes, [*plan.notes, *(o.change for o in outcomes if o.change is not None)], plan.aliases
 
 
 async def archive_entry(
-    source: FeedSource, feed: ParsedFeed, entry: FeedEntry, deps: Deps, now: datetime, guarded: bool
+    source: FeedSource,
+    feed: ParsedFeed,
+    entry: FeedEntry,
+    deps: Deps,
+    now: datetime,
+    guarded: bool,
+    relpath: str,
+    known: KnownEntry | None = None,
 ) -> EntryOutcome:
-    """Archive one new entry; failures come back as an outcome, not an exception. `guarded`: its
-    pages and images must stay off private addresses."""
+    """Archive one entry at `relpath`: a new one, or (`known`) one that came back changed, whose
+    file is rewritten only when its text really changed. Failures come back as an outcome, not an
+    exception. `guarded`: its pages and images must stay off private addresses."""
     # Here, not at the top: lxml, nh3 and trafilatura's helpers are a tenth of the start-up,
     # and a re-poll with nothing new never needs them.
-    from crawler import article
+    from crawler import archive, article, revisions
 
     warnings: list[str] = []
     downloaded: list[ImageAsset] = []  # recorded with this poll even if the entry then fails
@@ -248,7 +274,6 @@ async def archive_entry(
             # article's clean-up there cost more in hand-offs than it saved.
             prepared = await deps.workers.run(article.prepare, entry.best_html, feed_base, page, page_url)
         warnings.extend(prepared.warnings)
-        relpath = archive.entry_relpath(source.categories, entry.title, source.name, entry.id)
         new_sources: dict[str, str] = {}
         if source.images and prepared.image_urls:
             referer = entry.link or source.url
@@ -266,12 +291,21 @@ async def archive_entry(
             headimg=headimg,
             author=source.author or entry.author or feed.title,
             date=entry.published or entry.updated or now,
+            updated=None if known is None else revisions.updated_date(entry, known, now),
             link=entry.link,
-            guid=entry.id,
+            guid=entry.id if known is None else known.entry_id,  # a revision keeps its first guid
             body_html=body,
         )
+        text_hash = revisions.text_hash(entry.title, body)
+        if known is not None:
+            change = await revisions.settle(deps.settings.archive_dir, doc, text_hash, entry, known, now)
+            outcome = Outcome.UPDATED if change.revised else Outcome.SKIPPED
+            return EntryOutcome(entry.id, outcome, change=change, warnings=tuple(warnings), images=tuple(downloaded))
         on_disk = await archive.write_document(deps.settings.archive_dir, doc, entry.id)
-        archived = ArchivedEntry(entry.id, entry.fingerprint, doc.relpath, on_disk, now)
+        archived = ArchivedEntry(
+            entry.id, identity.legacy_fingerprint(entry), doc.relpath, on_disk, now, link=entry.canonical or None,
+            text_hash=text_hash, item_hash=revisions.item_hash(entry), updated=entry.updated,
+        )
         return EntryOutcome(
             entry.id, Outcome.ARCHIVED, archived=archived, warnings=tuple(warnings), images=tuple(downloaded)
         )
@@ -326,6 +360,7 @@ def _log_report(report: FeedReport) -> None:
         log.error("feed=%s url=%s failed: %s (%.2fs)", report.name, report.url, report.error, report.seconds)
     else:
         log.info(
-            "feed=%s status=%s new=%d skipped=%d failed=%d (%.2fs)",
-            report.name, report.http_status, report.archived, report.skipped, report.failed, report.seconds,
+            "feed=%s status=%s new=%d updated=%d skipped=%d failed=%d (%.2fs)",
+            report.name, report.http_status, report.archived, report.updated, report.skipped, report.failed,
+            report.seconds,
         )

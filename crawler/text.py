@@ -21,6 +21,22 @@ def html_to_text(fragment: str) -> str:
         return html.unescape(fragment).strip()
 
 
+def visible_text(fragment: str) -> str:
+    """What a browser shows of an HTML fragment on one line: tags dropped, `<script>` and `<style>`
+    contents dropped, entities decoded once, runs of whitespace collapsed to one space."""
+    if "<" not in fragment and "&" not in fragment:
+        return " ".join(fragment.split())
+    import lxml.html
+
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (ValueError, lxml.etree.ParserError):
+        return " ".join(html.unescape(fragment).split())
+    for hidden in root.xpath(".//script | .//style"):
+        hidden.drop_tree()  # keeps the tail: the text after </script> is shown
+    return " ".join(str(root.text_content()).split())
+
+
 def compact_length(text: str) -> int:
     """Characters other than blanks: how much a text says, whatever its layout."""
     return len("".join(text.split()))

@@ -13,7 +13,7 @@ here, it accepts later.
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
 
@@ -67,3 +67,13 @@ def shown(url: str, limit: int = 200) -> str:
     """A URL fit for a log line: quoted, control characters escaped, cut to `limit` characters."""
     text = repr(url[:limit])
     return text if len(url) <= limit else text + "..."
+
+
+def split(url: str) -> SplitResult | None:
+    """`url`'s parts, or None when it is malformed (a port out of range, a broken IPv6 host)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return None
+    return parts

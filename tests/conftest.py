@@ -151,7 +151,11 @@ def split_document(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def archived_files(archive: Path) -> list[Path]:
-    return sorted(p for p in archive.rglob("*.md") if p.name != "README.md")
+    """The archive's entry files: the `.md` files outside dot folders (`.revisions/` holds old ones)."""
+    return sorted(
+        p for p in archive.rglob("*.md")
+        if p.name != "README.md" and not any(part.startswith(".") for part in p.relative_to(archive).parts[:-1])
+    )
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:

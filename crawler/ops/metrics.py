@@ -100,6 +100,8 @@ class Metrics(Observer):
         self._poll_seconds.observe(report.seconds)
         if report.archived:
             self._entries.labels("archived").inc(report.archived)
+        if report.updated:
+            self._entries.labels("updated").inc(report.updated)
         if report.failed:
             self._entries.labels("failed").inc(report.failed)
         if report.state is None or report.state.name not in self._feed_states:

@@ -6,13 +6,13 @@ mapping below; `versions.HEAD` names the newest revision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from crawler.models import ArchivedEntry, FeedState, ImageAsset, RobotsCopy
+from crawler.models import ArchivedEntry, EntryChange, FeedState, ImageAsset, KnownEntry, RobotsCopy
 
 metadata = sa.MetaData()
 
@@ -43,7 +43,23 @@ entries = sa.Table(
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("link", sa.Text),  # 0003: canonical
+    sa.Column("text_hash", sa.String(64)),  # 0003: of the normalised title and body
+    sa.Column("item_hash", sa.String(64)),  # 0003: of the item as the feed last gave it
+    sa.Column("updated", sa.DateTime(timezone=True)),  # 0003: the item's own update date
+    sa.Column("revised_at", sa.DateTime(timezone=True)),  # 0003
+    sa.Column("revisions", sa.Integer, nullable=False, server_default="0"),  # 0003
     sa.Index("entries_by_fingerprint", "feed", "fingerprint"),
+    sa.Index("entries_by_link", "feed", "link"),
+)
+
+# 0003: other ids an entry was seen under (a guid that changed, the link kept).
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("feed", sa.String(200), primary_key=True),
+    sa.Column("alias", sa.Text, primary_key=True),
+    sa.Column("entry_id", sa.Text, nullable=False),
 )
 
 images = sa.Table(
@@ -150,8 +166,30 @@ def robots_copy(row: Mapping[Any, Any]) -> RobotsCopy:
 def entry_row(feed: str, entry: ArchivedEntry) -> dict[str, Any]:
     return {
         "feed": feed, "entry_id": entry.entry_id, "fingerprint": entry.fingerprint, "path": entry.path,
-        "content_hash": entry.content_hash, "archived_at": utc(entry.archived_at),
+        "content_hash": entry.content_hash, "archived_at": utc(entry.archived_at), "link": entry.link,
+        "text_hash": entry.text_hash, "item_hash": entry.item_hash, "updated": utc(entry.updated),
     }
+
+
+def known_entry(row: Sequence[Any], by: Literal["id", "alias", "link"]) -> KnownEntry:
+    """A row of (entry_id, path, text_hash, item_hash, updated, ...) as a `KnownEntry`; `updated`
+    as the driver gives it untyped: SQLite's text, PostgreSQL's datetime."""
+    updated = row[4]
+    if isinstance(updated, str):
+        updated = datetime.fromisoformat(updated)
+    return KnownEntry(row[0], row[1], row[2], row[3], utc(updated), by)
+
+
+def change_row(feed: str, change: EntryChange) -> dict[str, Any]:
+    """Bound to `state._change_statements()` (their names differ from the columns': SQLAlchemy
+    reserves those for SET clauses)."""
+    row = {
+        "k_feed": feed, "k_entry_id": change.entry_id, "v_link": change.link, "v_text_hash": change.text_hash,
+        "v_item_hash": change.item_hash, "v_updated": utc(change.updated),
+    }
+    if change.revised:
+        row |= {"v_content_hash": change.content_hash, "v_revised_at": utc(change.revised_at)}
+    return row
 
 
 def image_row(asset: ImageAsset) -> dict[str, Any]:

@@ -12,17 +12,31 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from crawler import identity
 from crawler.batching import Batcher
 from crawler.errors import StateError
-from crawler.models import ArchivedEntry, FeedState, ImageAsset, Lease, LeaseGrant, RobotsCopy
+from crawler.models import (
+    ArchivedEntry,
+    EntryChange,
+    FeedEntry,
+    FeedState,
+    ImageAsset,
+    KnownEntry,
+    Lease,
+    LeaseGrant,
+    RobotsCopy,
+)
 from crawler.store import versions
 from crawler.store.db import Database, open_database, reason, shown
 from crawler.store.schema import (
+    aliases,
+    change_row,
     entries,
     entry_row,
     feed_row,
@@ -33,6 +47,7 @@ from crawler.store.schema import (
     image_row,
     images,
     instance_rests,
+    known_entry,
     leases,
     robots,
     robots_copy,
@@ -62,6 +77,32 @@ _RENEW_LEASE = sa.text(
 _END_LEASE = sa.text(
     "DELETE FROM leases WHERE feed = :feed AND node = :node AND token = :token AND expires_at > now() RETURNING feed"
 )
+# `updated` read as it is stored and parsed by `known_entry` only when set: SQLAlchemy's SQLite
+# DATETIME conversion, run on every row, cost more than the rest of a re-poll's lookup.
+_KNOWN = (entries.c.entry_id, entries.c.path, entries.c.text_hash, entries.c.item_hash,
+          sa.type_coerce(entries.c.updated, sa.String).label("updated"), entries.c.link)
+
+
+@cache
+def _change_statements() -> tuple[sa.Update, sa.Update]:
+    """(note, revise): what a poll learnt of known entries. Built on first use: a re-poll with
+    nothing changed never needs them, and building SQL constructs is not free."""
+    this_entry = sa.and_(entries.c.feed == sa.bindparam("k_feed"), entries.c.entry_id == sa.bindparam("k_entry_id"))
+    # A hash the poll could not compute (None) keeps the stored one.
+    note = sa.update(entries).where(this_entry).values(
+        link=sa.bindparam("v_link"),
+        text_hash=sa.func.coalesce(sa.bindparam("v_text_hash", type_=sa.String), entries.c.text_hash),
+        item_hash=sa.bindparam("v_item_hash"),
+        updated=sa.bindparam("v_updated", type_=sa.DateTime(timezone=True)),
+    )
+    revise = note.values(
+        content_hash=sa.bindparam("v_content_hash"),
+        revised_at=sa.bindparam("v_revised_at", type_=sa.DateTime(timezone=True)),
+        revisions=entries.c.revisions + 1,
+    )
+    return note, revise
+
+
 _DUE_LATER = sa.text("SELECT next_due FROM feeds WHERE name = :feed AND next_due > now()")
 
 
@@ -69,7 +110,7 @@ class StateStore:
     """Async access to the state tables.
 
     >>> store = await StateStore.open("sqlite:///archive/.feed-archiver.sqlite")
-    >>> seen = await store.seen_entries("feed", [("id1", None), ("id2", None)])
+    >>> known = await store.known_entries("feed", parsed.entries)
     """
 
     def __init__(self, db: Database, revision: str | None) -> None:
@@ -150,31 +191,58 @@ class StateStore:
 
     # -- entries ---------------------------------------------------------------------------------
 
-    async def seen_entries(self, feed: str, keys: Sequence[tuple[str, str | None]]) -> set[str]:
-        """The entry ids among `keys` (id, fingerprint) already archived for `feed`, matched by id
-        or by fingerprint (link + title), so that a feed whose guids change on every poll is not
-        archived again and again. Indexed lookups, batched: never a listing of the archive."""
+    async def known_entries(self, feed: str, items: Sequence[FeedEntry]) -> dict[str, KnownEntry]:
+        """The stored entry each of `items` is, by item id: matched by id, else by an alias
+        recorded earlier, else by canonical link, else (rows from before links were stored) by
+        link + title. Indexed lookups, batched, each step asked only for what the last left
+        unknown: a re-poll of known items costs one query, never a listing of the archive."""
         text = self._text
-        ids = [text(entry_id) for entry_id, _ in keys]
-        prints = [text(fp) for _, fp in keys if fp]
-        seen_ids: set[str] = set()
-        seen_prints: set[str] = set()
+        found: dict[str, KnownEntry] = {}
+
+        def match(conn: sa.Connection, query: Callable[[Sequence[str]], sa.Select[Any]],
+                  keys: dict[str, list[str]], column: int, by: Literal["id", "alias", "link"]) -> None:
+            for chunk in _chunks(list(keys)):
+                for row in conn.execute(query(chunk)):  # rows as tuples: `_KNOWN`, then the key matched
+                    for item_id in keys.get(row[column], ()):
+                        found.setdefault(item_id, known_entry(row, by))
+
+        def keyed(key: Callable[[FeedEntry], str | None]) -> dict[str, list[str]]:
+            keys: dict[str, list[str]] = {}
+            for item in items:
+                if item.id not in found and (value := key(item)):
+                    keys.setdefault(text(value), []).append(item.id)
+            return keys
 
         def lookup(conn: sa.Connection) -> None:
-            for chunk in _chunks(ids):
-                query = sa.select(entries.c.entry_id).where(entries.c.feed == feed, entries.c.entry_id.in_(chunk))
-                seen_ids.update(conn.execute(query).scalars())
-            for chunk in _chunks(prints):
-                query = sa.select(entries.c.fingerprint).where(
-                    entries.c.feed == feed, entries.c.fingerprint.in_(chunk)
-                )
-                seen_prints.update(conn.execute(query).scalars())
+            here = entries.c.feed == feed
+            match(conn, lambda ids: sa.select(*_KNOWN).where(here, entries.c.entry_id.in_(ids)),
+                  keyed(lambda e: e.id), 0, "id")
+            if len(found) == len(items):
+                return
+            by_alias = sa.select(*_KNOWN, aliases.c.alias).join(
+                aliases, sa.and_(aliases.c.feed == entries.c.feed, aliases.c.entry_id == entries.c.entry_id)
+            )
+            match(conn, lambda ids: by_alias.where(here, aliases.c.alias.in_(ids)), keyed(lambda e: e.id), 6, "alias")
+            # The first archived when two stored entries share a link (archived before links counted).
+            oldest = entries.c.archived_at.asc()
+            match(conn, lambda links: sa.select(*_KNOWN).where(here, entries.c.link.in_(links)).order_by(oldest),
+                  keyed(lambda e: e.canonical), 5, "link")
+            match(conn, lambda prints: sa.select(*_KNOWN, entries.c.fingerprint).where(
+                here, entries.c.link.is_(None), entries.c.fingerprint.in_(prints)).order_by(oldest),
+                  keyed(identity.legacy_fingerprint), 6, "link")
 
         await self._run(lookup)
-        return {entry_id for entry_id, fp in keys if text(entry_id) in seen_ids or (fp and text(fp) in seen_prints)}
+        return found
 
     async def count_entries(self) -> dict[str, int]:
         query = sa.select(entries.c.feed, sa.func.count()).group_by(entries.c.feed)
+        return {row[0]: row[1] for row in await self._rows(query)}
+
+    async def count_updated(self) -> dict[str, int]:
+        """Per feed, the entries rewritten at least once (none in a store older than 0003)."""
+        if self.revision in (None, versions.UNVERSIONED, *versions.KNOWN[: versions.KNOWN.index("0003")]):
+            return {}
+        query = sa.select(entries.c.feed, sa.func.count()).where(entries.c.revisions > 0).group_by(entries.c.feed)
         return {row[0]: row[1] for row in await self._rows(query)}
 
     async def save_poll(
@@ -186,8 +254,12 @@ class StateStore:
         lease: Lease | None = None,
         *,
         instance_validators: bool = False,
+        changes: Sequence[EntryChange] = (),
+        new_aliases: Sequence[tuple[str, str]] = (),
     ) -> bool:
-        """Record one poll atomically: the entries it archived, the images it stored, the feed's state.
+        """Record one poll atomically: the entries it archived, the images it stored, the feed's state;
+        what it learnt of known entries (`changes`) and the new ids it found them under
+        (`new_aliases`, (alias, entry id) pairs).
 
         With a `lease`, the poll is recorded only if the lease still holds, and recording it ends
         the lease; False when it no longer held (another node has the feed now) and nothing was
@@ -196,7 +268,9 @@ class StateStore:
         once cost a few transactions, not 1,000. `instance_validators`: the state's validators
         are new for its RSSHub instance, and are kept for it too.
         """
-        return await self._polls.submit(_Poll(state, url, archived, new_images, lease, instance_validators))
+        return await self._polls.submit(
+            _Poll(state, url, archived, new_images, lease, instance_validators, changes, new_aliases)
+        )
 
     async def _write_polls(self, polls: list[_Poll]) -> list[bool]:
         def write(conn: sa.Connection) -> list[bool]:
@@ -215,12 +289,22 @@ class StateStore:
                 (validators_row(p.state) for p in kept if p.instance_validators and p.state.instance),
                 key=lambda row: (row["feed"], row["instance"]),
             )
+            revised = [change_row(p.state.name, c) for p in kept for c in p.changes if c.revised]
+            noted = [change_row(p.state.name, c) for p in kept for c in p.changes if not c.revised]
+            alias_rows = [{"feed": p.state.name, "alias": a, "entry_id": e} for p in kept for a, e in p.new_aliases]
             if self._text is _without_nul:
-                rows, assets, feed_rows, validator_rows = (
-                    [_row_without_nul(r) for r in group] for group in (rows, assets, feed_rows, validator_rows)
+                rows, assets, feed_rows, validator_rows, revised, noted, alias_rows = (
+                    [_row_without_nul(r) for r in group]
+                    for group in (rows, assets, feed_rows, validator_rows, revised, noted, alias_rows)
                 )
             if rows:
                 conn.execute(self._add_entries, rows)
+            if revised:
+                conn.execute(_change_statements()[1], revised)
+            if noted:
+                conn.execute(_change_statements()[0], noted)
+            if alias_rows:
+                conn.execute(_add_aliases(self._db.dialect), alias_rows)
             if assets:
                 conn.execute(self._add_images, assets)
             if feed_rows:
@@ -370,6 +454,8 @@ class _Poll:
     new_images: Sequence[ImageAsset]
     lease: Lease | None
     instance_validators: bool = False
+    changes: Sequence[EntryChange] = ()
+    new_aliases: Sequence[tuple[str, str]] = ()
 
 
 def _end_lease(conn: sa.Connection, lease: Lease) -> bool:
@@ -402,6 +488,12 @@ def _without_nul(value: str) -> str:
 
 def _row_without_nul(row: dict[str, Any]) -> dict[str, Any]:
     return {key: _without_nul(value) if isinstance(value, str) else value for key, value in row.items()}
+
+
+@cache
+def _add_aliases(dialect: str) -> Any:
+    """Built on first use, as `_change_statements`; two nodes recording one alias is one alias."""
+    return _insert_for(dialect)(aliases).on_conflict_do_nothing(index_elements=["feed", "alias"])
 
 
 def _insert_for(dialect: str) -> Callable[[sa.Table], Any]:

@@ -41,7 +41,7 @@ def test_new_item_appears_and_repeat_polls_are_conditional(tmp_path: Path, https
     daemon.wait_for(r"feed=news status=200 new=1 ")
     daemon.wait_for(r"feed=news status=304 new=0 ")
     feed["doc"], feed["etag"] = rss([Item("Second", httpserver.url_for("/2"), body(2)), *items]), '"v2"'
-    daemon.wait_for(r"feed=news status=200 new=1 skipped=1 ")
+    daemon.wait_for(r"feed=news status=200 new=1 updated=0 skipped=1 ")
 
     assert sorted(split_document(p)[0]["title"] for p in archived_files(tmp_path / "archive")) == ["First", "Second"]
     assert all(r.get("If-None-Match") for r in requests[1:])

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -51,7 +52,7 @@ hexo.init().then(() => hexo.load()).then(() => {
     const chain = [];
     while (leaf) { chain.unshift(leaf.name); leaf = leaf.parent ? Category.findById(leaf.parent) : null; }
     return {source: post.source, title: post.title, date: post.date.toISOString(), categories: chain,
-            path: post.path};
+            path: post.path, updated: post.updated.toISOString()};
   });
   process.stdout.write(JSON.stringify(posts));
   return hexo.exit();
@@ -161,7 +162,10 @@ def serve_feeds(server: FaultServer) -> tuple[str, str, dict[str, bytes]]:
              published=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
     ]
     news_url = server.route("/news.xml", faults.respond(200, rss(news), "application/rss+xml"))
-    tech_url = server.route("/tech.xml", faults.respond(200, rss(tech), "application/rss+xml"))
+    # The second poll finds one article corrected: it is revised (`updated:`, the old file kept).
+    corrected = [tech[0], replace(tech[1], description="<p>Nothing to see. Correction: something after all.</p>")]
+    tech_url = server.route("/tech.xml", faults.sequence(faults.respond(200, rss(tech), "application/rss+xml"),
+                                                         faults.respond(200, rss(corrected), "application/rss+xml")))
     return news_url, tech_url, originals
 
 
@@ -180,7 +184,9 @@ def test_hexo_publishes_every_entry_with_its_front_matter_and_every_image(
         state=None, defaults={"full_text": "never"},
     )
     assert cli("crawl", "--config", str(config)).code == 0
-    # Where revisions will be kept: a dot folder, which Hexo does not publish.
+    assert cli("crawl", "--config", str(config)).code == 0
+    # The revision kept in a dot folder, which Hexo does not publish; and one more planted there.
+    assert len(list((posts_dir / ".revisions").rglob("*.md"))) == 1
     revision = posts_dir / ".revisions" / "新媒体" / "old_0123456789" / "20240101T000000Z.md"
     revision.parent.mkdir(parents=True)
     revision.write_text("---\ntitle: 'an old revision'\n---\n\nold\n", encoding="utf-8")
@@ -198,12 +204,16 @@ def test_hexo_publishes_every_entry_with_its_front_matter_and_every_image(
     assert sorted(posts) == sorted(f"_posts/{p.relative_to(posts_dir).as_posix()}" for p in archived)
     public = site / "public"
     shown: set[str] = set()
+    revised: list[str] = []
     for path in archived:
         front, body = split_document(path)
         post = posts[f"_posts/{path.relative_to(posts_dir).as_posix()}"]
         assert post["title"] == front["title"]
         assert post["categories"] == front["categories"]
         assert datetime.fromisoformat(post["date"]) == parsedate_to_datetime(front["date"])
+        if "updated" in front:  # Hexo reads a revision's `updated:` as the post's updated date
+            assert datetime.fromisoformat(post["updated"]) == parsedate_to_datetime(front["updated"])
+            revised.append(post["title"])
         page = (public / unquote(post["path"]) / "index.html").read_text(encoding="utf-8")
         assert "<code>" not in page and "&lt;" not in page, f"{post['path']}: HTML taken for Markdown code"
         wanted = images_in(body)
@@ -217,6 +227,7 @@ def test_hexo_publishes_every_entry_with_its_front_matter_and_every_image(
         if front["headimg"]:
             assert front["headimg"] == got[0]["src"] == front["thumbnail"]
             assert (public / front["headimg"].lstrip("/")).is_file()
+    assert revised == ["No picture: just text 🎉"]
     assert len(shown) == 3, "each distinct image once, shared by the articles that show it"
     assert not [p for p in public.rglob("*") if p.name.startswith(".")], "nothing of dot files or folders published"
     # Hexo's own count: the four posts and the three images, nothing else (no dot file, no revision).

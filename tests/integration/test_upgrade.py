@@ -69,6 +69,37 @@ def test_a_0_1_0_store_is_upgraded_in_place_and_nothing_is_archived_twice(
     assert "upgraded" not in again.err
 
 
+def test_the_first_polls_after_an_upgrade_revise_only_what_really_changed(
+    tmp_path: Path, httpserver: HTTPServer, cli: Callable[..., CliResult]
+) -> None:
+    """0.1.0 kept no hash of what an entry said: the first polls must not take every entry for a
+    changed one (no revision, no file touched), and a later real edit is still one revision."""
+    config = install_0_1_0(tmp_path, httpserver, new_item=False)
+    archive = tmp_path / "archive"
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in archived_files(archive)}
+
+    for _ in range(2):
+        assert cli("crawl", "--config", str(config)).code == 0
+
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in archived_files(archive)} == before
+    assert not (archive / ".revisions").exists()
+    feed = (V010 / "feed.xml").read_text(encoding="utf-8").replace("{PORT}", str(httpserver.port))
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        feed.replace("Body of article 3.", "Body of article 3, corrected."), content_type="application/rss+xml"
+    )
+    httpserver.expect_request("/pic.png").respond_with_data(
+        next((V010 / "archive" / "images").glob("*.png")).read_bytes(), content_type="image/png"
+    )
+
+    assert cli("crawl", "--config", str(config)).code == 0
+
+    changed = [p for p in archived_files(archive) if before.get(p, (b"",))[0] != p.read_bytes()]
+    assert len(changed) == 1 and "Body of article 3, corrected." in changed[0].read_text(encoding="utf-8")
+    assert len(list((archive / ".revisions").rglob("*.md"))) == 1
+    assert '"entries_updated": 1' in cli("status", "--config", str(config), "--json").out
+
+
 def test_status_reads_an_old_store_without_writing_to_it(
     tmp_path: Path, httpserver: HTTPServer, cli: Callable[..., CliResult]
 ) -> None:

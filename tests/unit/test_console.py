@@ -48,12 +48,12 @@ def test_a_terminal_gets_a_drawn_table_that_shows_markup_and_emoji_codes_as_they
 
 def test_the_summary_of_many_quiet_feeds_folds_them_into_one_row(capsys) -> None:
     quiet = [FeedReport(f"feed{i}", "http://a.test/", status="not_modified") for i in range(40)]
-    busy = FeedReport("busy", "http://b.test/", archived=3)
+    busy = FeedReport("busy", "http://b.test/", archived=3, updated=2)
 
     print_summary([*quiet, busy], 1.25)
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "crawl finished in 1.2s"
-    assert lines[2].startswith("busy\t3\t0\t0\t")
-    assert lines[3] == "40 more feeds\t0\t0\t0\t\tnothing new"
-    assert lines[4] == "41 feeds\t3\t0\t0\t\t0 feeds failed"
+    assert lines[2].startswith("busy\t3\t2\t0\t0\t"), "new and updated entries are counted apart"
+    assert lines[3] == "40 more feeds\t0\t0\t0\t0\t\tnothing new"
+    assert lines[4] == "41 feeds\t3\t2\t0\t0\t\t0 feeds failed"

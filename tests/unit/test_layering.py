@@ -35,7 +35,7 @@ VALUES = {
     "interval": ("2h", 7200.0), "full_text": ("never", "never"), "full_text_min_chars": (12, 12),
     "images": (False, False), "max_items": (7, 7), "headers": ({"X-A": "1"}, {"X-A": "1"}),
     "allow_private_network": (False, False), "categories": (["C"], ("C",)), "author": ("Ann", "Ann"),
-    "cron": ("0 * * * *", "0 * * * *"),
+    "cron": ("0 * * * *", "0 * * * *"), "updates": ("ignore", "ignore"),
 }
 
 

@@ -162,10 +162,12 @@ def test_metrics_follow_feed_states_across_polls_and_reloads() -> None:
     metrics.poll_done(FeedReport("a", "u", status="failed", seconds=0.5,
                                  state=FeedState("a", last_poll=when, consecutive_failures=1)))
     metrics.poll_done(FeedReport("c", "u", status="not_modified", seconds=0.01, state=FeedState("c", last_poll=when)))
+    metrics.poll_done(FeedReport("b", "u", archived=2, updated=3, state=FeedState("b", last_poll=when)))
     v = values()
+    assert [v[("feed_archiver_entries_total", (("result", r),))] for r in ("archived", "updated")] == [2, 3]
     assert [v[("feed_archiver_feeds", (("state", s),))] for s in ("new", "ok", "failing", "dead")] == [0, 2, 1, 0]
     assert v[("feed_archiver_feed_consecutive_failures", (("feed", "c"),))] == 0
-    assert v[("feed_archiver_poll_duration_seconds_count", ())] == 2
+    assert v[("feed_archiver_poll_duration_seconds_count", ())] == 3
 
     metrics.feeds_known(["a", "b"], {})  # a reload removed c
     metrics.poll_done(FeedReport("c", "u", state=FeedState("c", last_poll=when)))  # c's last poll, ending late

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from crawler import identity
 from crawler.errors import StateError
-from crawler.models import ArchivedEntry, FeedState, ImageAsset
+from crawler.models import ArchivedEntry, EntryChange, FeedEntry, FeedState, ImageAsset
 from crawler.store.state import StateStore
 from tests.pg import PostgresServer
 
@@ -27,8 +28,15 @@ async def store(state_url: str) -> AsyncIterator[StateStore]:
     await opened.close()
 
 
-def entry(entry_id: str, fingerprint: str | None = None) -> ArchivedEntry:
-    return ArchivedEntry(entry_id, fingerprint, f"2026/11/{entry_id}.md", "0" * 64, WHEN)
+def entry(entry_id: str, fingerprint: str | None = None, link: str | None = None) -> ArchivedEntry:
+    return ArchivedEntry(entry_id, fingerprint, f"2026/11/{entry_id}.md", "0" * 64, WHEN, link=link,
+                         text_hash="0" * 64, item_hash="1" * 64)
+
+
+def item(entry_id: str, link: str = "", title: str = "t") -> FeedEntry:
+    """An item of a poll, as the parser gives it (canonical link filled in)."""
+    [parsed] = identity.distinct([FeedEntry(entry_id, link, title, None, None, None, "", "")])
+    return parsed
 
 
 async def test_a_poll_is_recorded_whole_and_read_back(store: StateStore) -> None:
@@ -44,22 +52,62 @@ async def test_a_poll_is_recorded_whole_and_read_back(store: StateStore) -> None
     assert await store.known_images(["http://a.test/1.jpg", "http://a.test/2.jpg"]) == {image.url: image}
 
 
-async def test_seen_entries_match_by_id_or_by_fingerprint_within_the_feed(store: StateStore) -> None:
-    await store.save_poll(FeedState("a"), "http://a.test/", [entry("e1", "fp1")])
-    await store.save_poll(FeedState("b"), "http://b.test/", [entry("e9", "fp9")])
+async def test_known_entries_are_found_by_id_alias_canonical_link_or_old_fingerprint(store: StateStore) -> None:
+    old = item("old-guid", "http://a.test/old", "Old title")
+    await store.save_poll(FeedState("a"), "http://a.test/", [
+        entry("e1", link="http://a.test/1"),
+        entry("old-guid", identity.legacy_fingerprint(old)),  # written before links were stored
+    ], new_aliases=[("alias-of-e1", "e1")])
+    await store.save_poll(FeedState("b"), "http://b.test/", [entry("e9", link="http://a.test/9")])
 
-    seen = await store.seen_entries("a", [("e1", None), ("new-guid", "fp1"), ("e9", "fp9"), ("e2", "fp2")])
+    known = await store.known_entries("a", [
+        item("e1"), item("alias-of-e1"), item("new-guid", "http://A.test:80/1?utm_source=x&fbclid=y#top"),
+        item("newer-guid", "http://a.test/old", "Old title"), item("e9", "http://a.test/9"), item("e2"),
+    ])
 
-    assert seen == {"e1", "new-guid"}
+    assert {k: (v.entry_id, v.path, v.by) for k, v in known.items()} == {
+        "e1": ("e1", "2026/11/e1.md", "id"),
+        "alias-of-e1": ("e1", "2026/11/e1.md", "alias"),
+        "new-guid": ("e1", "2026/11/e1.md", "link"),
+        "newer-guid": ("old-guid", "2026/11/old-guid.md", "link"),
+    }
+
+
+async def test_what_a_poll_learns_of_known_entries_is_recorded_and_counted(store: StateStore) -> None:
+    await store.save_poll(FeedState("a"), "http://a.test/", [entry("e1"), entry("e2")])
+    later = WHEN + timedelta(hours=1)
+
+    await store.save_poll(FeedState("a"), "http://a.test/", changes=[
+        EntryChange("e1", "http://a.test/1", "t" * 64, "i" * 64, later, revised=True, content_hash="c" * 64,
+                    revised_at=later),
+        EntryChange("e2", None, None, "j" * 64, None),  # a baseline: no text hash yet, none lost
+    ])
+
+    known = await store.known_entries("a", [item("e1"), item("e2")])
+    assert (known["e1"].text_hash, known["e1"].item_hash, known["e1"].updated) == ("t" * 64, "i" * 64, later)
+    assert (known["e2"].text_hash, known["e2"].item_hash) == ("0" * 64, "j" * 64)
+    assert await store.count_updated() == {"a": 1}
+    assert await store.count_entries() == {"a": 2}
+
+
+async def test_an_alias_recorded_twice_at_once_is_one_alias(store: StateStore) -> None:
+    await store.save_poll(FeedState("a"), "http://a.test/", [entry("e1")])
+
+    saved = await asyncio.gather(*(
+        store.save_poll(FeedState("a"), "http://a.test/", new_aliases=[("other", "e1")]) for _ in range(3)
+    ))
+
+    assert saved == [True, True, True]
+    assert (await store.known_entries("a", [item("other")]))["other"].entry_id == "e1"
 
 
 async def test_lookups_of_more_ids_than_sqlite_binds_at_once(store: StateStore) -> None:
     ids = [f"id{i}" for i in range(1_200)]
     await store.save_poll(FeedState("big"), "http://big.test/", [entry(i) for i in ids[::2]])
 
-    seen = await store.seen_entries("big", [(i, None) for i in ids])
+    known = await store.known_entries("big", [item(i) for i in ids])
 
-    assert seen == set(ids[::2])
+    assert set(known) == set(ids[::2])
 
 
 async def test_polls_saved_at_once_share_transactions_and_all_land(store: StateStore) -> None:
@@ -116,7 +164,7 @@ async def test_nul_characters_from_a_feed_are_stored_and_found_again(store: Stat
                           [entry("id\x00", "fp\x00")], [image])
     await store.save_poll(FeedState("b", last_status=200), "http://b.test/")
 
-    assert await store.seen_entries("a", [("id\x00", None), ("other", "fp\x00"), ("new", None)]) == {"id\x00", "other"}
+    assert set(await store.known_entries("a", [item("id\x00"), item("new")])) == {"id\x00"}
     assert await store.known_images([image.url]) == {image.url: image}
     assert (await store.feed_state("a")).last_error in ("bad\x00byte", "bad\ufffdbyte")
     assert (await store.feed_state("b")).last_status == 200
@@ -185,6 +233,6 @@ async def test_a_lease_is_taken_once_and_a_poll_is_recorded_only_while_it_holds(
         assert not await store.save_poll(late, "http://a.test/feed.xml", [entry("e2")], lease=stale.lease)
         kept = await store.feed_state("gazette")
         assert kept.node == "n1" and kept.last_error is None
-        assert await store.seen_entries("gazette", [("e1", None), ("e2", None)]) == {"e1"}
+        assert set(await store.known_entries("gazette", [item("e1"), item("e2")])) == {"e1"}
     finally:
         await store.close()
