@@ -83,6 +83,10 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
     # at about 140 MB peak RSS on the bench corpus).
     gate = asyncio.Semaphore(max(FEEDS_IN_FLIGHT, deps.settings.http.concurrency))
     states = await deps.store.all_feed_states() if isinstance(deps.coordinator, Local) else {}
+    if isinstance(deps.coordinator, Local) and any(f.name not in states for f in feeds):
+        # A feed never polled has entries to archive, so pages to extract and images to fetch:
+        # the worker processes will be needed. A re-poll of known feeds starts none unless asked.
+        deps.workers.warm_up()
 
     async def one(source: FeedSource) -> FeedReport:
         async with gate:
