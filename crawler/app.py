@@ -127,6 +127,10 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
             stack.enter_context(
                 writer_lock(settings.archive_dir, settings.state_url, also_sweep=settings.outside_archive)
             )
+            if not _store_exists(settings.state_url):
+                # A new archive: every entry is new. The workers' imports then run beside the
+                # store's creation (Alembic and the migrations), not after it.
+                CpuPool.warm_up()
             deps = await stack.enter_async_context(open_deps(settings))
         except (StateError, ArchiveLocked) as exc:
             log.error("%s", exc)

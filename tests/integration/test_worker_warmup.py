@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crawler.app import crawl_all, open_deps
+import pytest
+
+from crawler.app import crawl_all, open_deps, run_once
 from crawler.config import load_settings
 from crawler.workers import CpuPool
 from tests import faults
@@ -52,3 +54,21 @@ def test_only_a_crawl_with_a_never_polled_feed_warms_the_workers(tmp_path: Path,
 
     assert asyncio.run(crawl()) == 1, "the first crawl of a feed warms the workers up"
     assert asyncio.run(crawl()) == 0, "a re-poll of known feeds starts no process"
+
+
+def test_a_crawl_into_a_new_archive_warms_the_workers_before_creating_its_store(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = server.route("/feed", faults.respond(200, rss([Item("A", server.url("/a"), "<p>" + "word " * 200 + "</p>")]),
+                                                "application/rss+xml"))
+    settings = load_settings(write_config(tmp_path, [{"name": "a", "url": feed, "full_text": "never"}]))
+    store = tmp_path / "archive" / ".state.sqlite"
+    store_there: list[bool] = []
+    warm_up = CpuPool.warm_up
+    monkeypatch.setattr(CpuPool, "warm_up", staticmethod(lambda: (store_there.append(store.exists()), warm_up())))
+
+    assert asyncio.run(run_once(settings)) == 0
+    assert store_there[:1] == [False], "warmed up before the store was created"
+    store_there.clear()
+    assert asyncio.run(run_once(settings)) == 0
+    assert store_there == [], "a re-poll starts no process"
