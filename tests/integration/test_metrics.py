@@ -17,7 +17,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.conftest import Item, rss, write_config
-from tests.integration.test_daemon import DaemonProcess, body, start
+from tests.daemons import DaemonProcess, start
+from tests.integration.test_daemon import body
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 

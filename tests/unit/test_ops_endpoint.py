@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from crawler.state import StateStore
 
 from crawler.errors import StateError
 from crawler.ops import ListenError, open_endpoint, readiness
 from crawler.ops.http import MetricsEndpoint
 from crawler.ops.metrics import status_class
+from crawler.store.state import StateStore
 
 
 def get(url: str) -> tuple[int, str]:
