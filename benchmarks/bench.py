@@ -133,6 +133,8 @@ def main() -> int:
     parser.add_argument("--baseline", action="store_true", help="also time baseline b (threads + requests)")
     parser.add_argument("--peers", action="store_true",
                         help="also time trafilatura's own --feed CLI (c) and the extraction ceiling (d)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also time the extraction ceiling (d) once, after the runs, without c")
     parser.add_argument("--venv", type=Path, help="run in this virtualenv (created with only what is needed)")
     parser.add_argument("--bench-dir", type=Path, default=HERE.parent.parent / "shared" / "bench")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "feed-archiver-bench")
@@ -187,7 +189,7 @@ def main() -> int:
                 written = sum(1 for f in (work / "out-c").rglob("*") if f.is_file())
                 outputs["c trafilatura --feed cold"] = (written, 0)  # it keeps image URLs, downloads none
                 rows.setdefault("c trafilatura --feed re-poll", []).append(timed(traf, work, check=False, env=shim))
-        if args.peers:
+        if args.peers or args.ceiling:
             rows["d extraction ceiling (pages to extract, 2 processes) -"] = [timed(ceiling, work)]
         total = args.F * args.I
         print(f"\ncorpus: {args.F} feeds x {args.I} items ({total} articles); medians of {args.runs} runs; {python}\n")
@@ -206,6 +208,10 @@ def main() -> int:
             cold = ratios(rows, "feed-archiver cold", "b threads+requests cold")
             repoll = ratios(rows, "feed-archiver re-poll", "b threads+requests re-poll")
             print(f"\nfeed-archiver / b, wall time, run by run: cold {cold}, re-poll {repoll}")
+        if args.peers or args.ceiling:
+            [bound] = rows["d extraction ceiling (pages to extract, 2 processes) -"]
+            ours_cold = statistics.median(s.wall for s in rows["feed-archiver cold"])
+            print(f"feed-archiver cold (median) / extraction ceiling: {ours_cold / bound.wall:.2f}")
     finally:
         subprocess.run(["bash", str(bench / "serve.sh"), "stop"], env={**os.environ, "RUN_DIR": str(work / "nginx")},
                        check=False)

@@ -90,6 +90,10 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
     # at about 140 MB peak RSS on the bench corpus).
     gate = asyncio.Semaphore(max(FEEDS_IN_FLIGHT, deps.settings.http.concurrency))
     states = await deps.store.all_feed_states() if isinstance(deps.coordinator, Local) else {}
+    if isinstance(deps.coordinator, Local) and any(f.name not in states for f in feeds):
+        # A feed never polled has entries to archive, so pages to extract and images to fetch:
+        # the worker processes will be needed. A re-poll of known feeds starts none unless asked.
+        deps.workers.warm_up()
     # Connection failures are judged once every feed of the pass has been tried: whether our
     # network is down is known only then, and nothing is charged before it is.
     barrier = PassBarrier(f.name for f in feeds)
@@ -141,6 +145,10 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
             stack.enter_context(
                 writer_lock(settings.archive_dir, settings.state_url, also_sweep=settings.outside_archive)
             )
+            if not _store_exists(settings.state_url):
+                # A new archive: every entry is new. The workers' imports then run beside the
+                # store's creation (Alembic and the migrations), not after it.
+                CpuPool.warm_up()
             deps = await stack.enter_async_context(open_deps(settings))
         except (StateError, ArchiveLocked) as exc:
             log.error("%s", exc)
