@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from crawler.config import Settings
 
 EXIT_CONFIG = 2
+EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a command ended by SIGPIPE
 DEFAULT_CONFIG = "config/feeds.yaml"  # relative to the working directory, as the README runs it
 
 
@@ -88,7 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """The `feed-archiver` command: `main`, then a quick exit."""
-    status = main()
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `feed-archiver status --json | head`: the reader has gone, which is no error of ours. Point
+        # stdout at /dev/null so that the interpreter's own last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = EXIT_BROKEN_PIPE
     # Everything is closed by now. The interpreter's last garbage collections would walk every
     # object of SQLAlchemy, pydantic and httpx for nothing (measured: 0.2-0.3 s of a 1 s re-poll);
     # frozen objects are skipped, and reference counting still frees the rest as usual.

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_config
+
 GOOD_FEED = "  - name: one\n    url: https://example.com/feed.xml\n"
 
 CASES = {
@@ -104,3 +106,18 @@ def test_usage_errors_exit_2(cli, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli("crawl", "--no-such-flag")
     assert exc.value.code == 2
+
+
+def test_status_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    """`feed-archiver status --json | head -1`: the reader leaves early; no traceback."""
+    feeds = [{"name": f"feed-{n}", "url": f"http://127.0.0.1:9/{n}.xml"} for n in range(2000)]
+    config = write_config(tmp_path, feeds)
+    proc = subprocess.Popen([sys.executable, "-m", "crawler", "status", "--config", str(config), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10) == b'[\n  {\n    '
+    proc.stdout.close()  # more than a pipe holds is still to come: the next write meets a closed pipe
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err
