@@ -104,7 +104,7 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
             async with gate:  # not held while waiting for the pass: the feeds after it must get in
                 # A crawl polls now, due or not; only a feed another node is polling is left to it.
                 grant = await deps.coordinator.take(source.name, states.get(source.name), only_if_due=False)
-                if grant.holder is not None:
+                if grant.refused:  # never for being not due: a crawl asks regardless
                     return FeedReport(source.name, source.url, status="leased", error=f"leased by {grant.holder}")
                 lease = grant.lease
                 poll = await poll_feed(source, deps, grant.state)

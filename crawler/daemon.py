@@ -216,7 +216,7 @@ class Daemon:
         # the state in the store; in a cluster the grant brings the stored state with the lease.
         coordinator = self._deps.coordinator
         grant = await coordinator.take(name, self._states.get(name), only_if_due=True)
-        if grant.holder is not None or grant.due is not None:
+        if grant.refused:
             # Polled by another node lately (come back when it is due) or now (look again when its
             # poll should be recorded: an interval, at most a lease, from now).
             lease = self._settings.cluster.lease if self._settings.cluster else source.interval

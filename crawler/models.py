@@ -164,6 +164,11 @@ class LeaseGrant:
     holder: str | None = None  # the node that holds it, when another does
     due: datetime | None = None  # when the feed is due, when it is not yet
 
+    @property
+    def refused(self) -> bool:
+        """Another node holds the feed, or polled it lately: not this process's to poll now."""
+        return self.holder is not None or self.due is not None
+
 
 @dataclass(frozen=True)
 class ImageAsset:
