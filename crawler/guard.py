@@ -1,7 +1,7 @@
 """Keep URLs found inside feeds away from loopback, private, link-local and metadata addresses.
 
 Feeds come from the trusted config; the pages and images they point at do not.
-For those, `GuardedTransport` resolves the host itself, vets every address, and
+For those, `GuardedBackend` (the network backend of their pools) resolves the host itself, vets every address, and
 connects only to a vetted one, so a DNS answer cannot change between the check
 and the connect. Each redirect hop opens its own connection and is vetted again.
 """
@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import httpcore
-import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -50,9 +48,11 @@ async def is_private_host(host: str, port: int = 80) -> bool:
         return False
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Connects through `inner` to a vetted public address of the host, or raises `BlockedAddress`."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
 
     async def connect_tcp(
         self,
@@ -77,55 +77,3 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        if hasattr(self._stream, "aclose"):
-            await self._stream.aclose()
-
-
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """An httpx transport over an httpcore pool whose connections go only to public addresses."""
-
-    def __init__(self, limits: httpx.Limits, http2: bool, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=http2,
-            network_backend=_GuardedBackend(),
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        response = await self._pool.handle_async_request(core_request)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_ResponseStream(response.stream),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._pool.aclose()
