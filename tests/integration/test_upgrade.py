@@ -146,10 +146,20 @@ def test_the_program_knows_every_revision_script_and_head_is_the_newest() -> Non
     assert scripts.get_base() == versions.BASELINE
 
 
+def _alembic(conn: object) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(versions.MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
 @pytest.mark.parametrize("start", [None, versions.BASELINE])
 def test_migrations_build_exactly_the_tables_the_program_uses(tmp_path: Path, start: str | None) -> None:
-    """From an empty store, or from the baseline: the upgraded schema matches `schema.metadata`."""
+    """From an empty store, or from the baseline: the scripts build `schema.metadata`."""
     import sqlalchemy as sa
+    from alembic import command
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -157,16 +167,35 @@ def test_migrations_build_exactly_the_tables_the_program_uses(tmp_path: Path, st
 
     engine = sa.create_engine(f"sqlite:///{tmp_path}/s.sqlite")
     with engine.begin() as conn:
-        if start is not None:
-            from alembic import command
-            from alembic.config import Config
-
-            config = Config()
-            config.set_main_option("script_location", str(versions.MIGRATIONS))
-            config.attributes["connection"] = conn
-            command.upgrade(config, start)
-        versions.upgrade(conn, "test")
+        if start is None:
+            command.upgrade(_alembic(conn), "head")  # every script, from nothing
+        else:
+            command.upgrade(_alembic(conn), start)
+            versions.upgrade(conn, "test")
         assert versions.read_revision(conn) == versions.HEAD
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_a_new_store_is_built_at_head_in_a_form_alembic_reads_and_migrates(tmp_path: Path) -> None:
+    """An empty store gets the tables and the stamp without Alembic; Alembic then finds it at HEAD
+    and can take it down a revision and back up, so later upgrades start from a true stamp."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from crawler.store.schema import metadata
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/s.sqlite")
+    with engine.begin() as conn:
+        assert versions.upgrade(conn, "test") == (None, versions.HEAD)
+        assert MigrationContext.configure(conn).get_current_revision() == versions.HEAD
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        command.downgrade(_alembic(conn), versions.KNOWN[-2])
+        assert versions.read_revision(conn) == versions.KNOWN[-2]
+        command.upgrade(_alembic(conn), "head")
+        assert MigrationContext.configure(conn).get_current_revision() == versions.HEAD
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    engine.dispose()
