@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from crawler.cluster.coordinator import Coordinator, Leases, Local
@@ -25,6 +24,7 @@ from crawler.models import FeedReport, FeedState, Lease
 from crawler.observe import Observer
 from crawler.outage import NetworkHealth, PassBarrier
 from crawler.pipeline import Deps, judge_outage, poll_feed, record_poll
+from crawler.store import store_exists
 from crawler.store.state import StateStore
 from crawler.workers import CpuPool
 
@@ -145,9 +145,9 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
             stack.enter_context(
                 writer_lock(settings.archive_dir, settings.state_url, also_sweep=settings.outside_archive)
             )
-            if not _store_exists(settings.state_url):
-                # A new archive: every entry is new. The workers' imports then run beside the
-                # store's creation (Alembic and the migrations), not after it.
+            if not store_exists(settings.state_url):
+                # A new archive: every entry is new. The `crawl` command has started the workers'
+                # forkserver already, before its own imports; this is for any other caller.
                 CpuPool.warm_up()
             deps = await stack.enter_async_context(open_deps(settings))
         except (StateError, ArchiveLocked) as exc:
@@ -185,7 +185,7 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
     counts: dict[str, int] = {}
     updated: dict[str, int] = {}
     holders: dict[str, str] = {}
-    if _store_exists(settings.state_url):
+    if store_exists(settings.state_url):
         store = await StateStore.open(settings.state_url, upgrade=False)
         try:
             if store.revision is not None:  # None: an empty database, nothing polled yet
@@ -216,12 +216,6 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _store_exists(url: str) -> bool:
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).exists()
-    return True
 
 
 def describe_feeds(settings: Settings) -> list[tuple[str, ...]]:

@@ -8,3 +8,15 @@
 
 `crawler.store.state` imports the others; nothing here imports the pipeline.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def store_exists(url: str) -> bool:
+    """Whether the store at `url` may hold anything yet: false only for an SQLite file not made.
+    Cheap and import-free, for decisions taken before the store is opened."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).exists()
+    return True

@@ -72,3 +72,26 @@ def test_a_crawl_into_a_new_archive_warms_the_workers_before_creating_its_store(
     store_there.clear()
     assert asyncio.run(run_once(settings)) == 0
     assert store_there == [], "a re-poll starts no process"
+
+
+def test_the_crawl_command_starts_the_forkserver_for_a_new_archive_before_its_own_heavy_imports(
+    tmp_path: Path, server: FaultServer
+) -> None:
+    feed = server.route("/feed", faults.respond(200, rss([Item("A", server.url("/a"), "<p>" + "word " * 200 + "</p>")]),
+                                                "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "a", "url": feed, "full_text": "never"}])
+    # In a fresh interpreter, so that what it has imported when the warm-up comes is its own doing.
+    script = (
+        "import sys\nfrom crawler import cli, workers\nseen = []\nstart = workers.CpuPool.warm_up\n"
+        "def warm_up():\n    seen.append('sqlalchemy' in sys.modules or 'httpx' in sys.modules)\n    start()\n"
+        "workers.CpuPool.warm_up = staticmethod(warm_up)\n"
+        f"status = cli.main(['crawl', '--config', {str(config)!r}])\nprint(status, seen[:1])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def crawl() -> str:
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env=env, cwd=tmp_path).stdout.splitlines()[-1]
+
+    assert crawl() == "0 [False]", "warmed up before httpx and SQLAlchemy were imported"
+    assert crawl() == "0 []", "a re-poll starts no process"
