@@ -73,3 +73,47 @@ def test_a_certificate_no_trusted_ca_signed_fails_the_feed_clearly(
     assert result.code == 1
     assert "CERTIFICATE_VERIFY_FAILED" in result.out + result.err
     assert archived_files(tmp_path / "archive") == []
+
+
+async def test_http2_is_negotiated_over_tls_when_configured(
+    tmp_path: Path, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`http2: true`: the pools (httpcore on asyncio's streams, `crawler.netio`) offer h2 by ALPN."""
+    import asyncio
+    import socket
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from crawler.fetch import Clients, Fetcher
+    from crawler.models import HttpSettings
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": f"HTTP/{scope['http_version']}".encode()})  # type: ignore[operator]
+
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    listening = socket.create_server(("127.0.0.1", 0))  # listening before the server task runs
+    port = listening.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{listening.detach()}"]  # the server's to close
+    config.certfile, config.keyfile = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    http = HttpSettings(user_agent="feed-archiver-tests", timeout=5, total_timeout=10, max_body=10_000,
+                        max_redirects=3, concurrency=4, per_host=2, retries=0, proxy=None, http2=True)
+    try:
+        async with Clients(http) as clients:
+            url = f"https://127.0.0.1:{port}/"
+            result, _ = await Fetcher(clients, http).get(url)
+    finally:
+        stop.set()
+        await server
+    assert result.body == b"HTTP/2"
