@@ -1,4 +1,5 @@
-"""Full-text extraction (`crawler.extract`): trafilatura's HTML output, without the work we never read."""
+"""Full-text extraction (`crawler.extract`): trafilatura's HTML output, without the work we never read
+and without the teasers for the site's other pages."""
 
 from __future__ import annotations
 
@@ -27,3 +28,57 @@ def test_the_html_is_trafilaturas_own_html_output_character_for_character(page: 
     assert ours == (_WRAPPER.sub("", theirs) if theirs else None)
     if page is TABLE_PAGE:
         assert ours is not None and "<table>" in ours and "<strong>home side</strong>" in ours
+
+
+FACTS = [
+    "The harbour authority approved the new breakwater on Tuesday after a decade of delays and disputes.",
+    "Engineers expect the work to take three winters, because autumn storms stop it every single year.",
+    "Fishermen said the old wall had failed twice since 2019 and cost them most of a fishing season.",
+    "The council will publish the tender documents next month, with a budget of forty million euros.",
+]
+TEASERS = [
+    ("/2024/ferry-timetable.html", "The new ferry timetable starts in March with two extra crossings"),
+    ("https://www.harbour.example/2024/lighthouse.html", "The lighthouse on the north pier gets a new keeper at last"),
+    ("https://harbour.example/2024/regatta.html", "This summer's regatta moves to September because of the works"),
+]
+READ_MORE = "How the old wall was built, and why it failed twice in five years"
+# Blocks that are nothing but a link, but not to another page of this site: the article's own.
+OWN_LINKS = [
+    ("https://tickets.example.org/tours/breakwater", "Guided tours of the building site, every Saturday from May"),
+    ("https://harbour.example/2024/breakwater.html", "Breakwater approved: this article, for sharing with friends"),
+    ("#tender", "The tender, its lots and its deadlines, further down this page"),
+    ("mailto:desk@harbour.example", "Write to the harbour desk with your questions about the works"),
+]
+TEASER_PAGE = f"""<!doctype html><html><head><title>Breakwater approved</title></head><body>
+<article><h1>Breakwater approved</h1>
+<p>{FACTS[0]} {FACTS[0]}</p><p>{FACTS[1]} {FACTS[1]}</p>
+<figure><img src="/img/wall.jpg" alt="the wall"></figure>
+<p>Read more: <a href="/2024/wall-history.html">{READ_MORE}</a></p>
+<p>{FACTS[2]} {FACTS[2]}</p>
+{''.join(f'<p><a href="{href}">{text}</a></p>' for href, text in OWN_LINKS)}
+<p id="tender">{FACTS[3]} {FACTS[3]}</p>
+<div class="more">{''.join(
+    f'<div><a href="{href}"><img src="/img/teaser{i}.jpg"></a><h3><a href="{href}">{text}</a></h3></div>'
+    for i, (href, text) in enumerate(TEASERS))}</div>
+</article></body></html>"""
+
+
+def test_teasers_for_the_sites_other_pages_go_and_the_articles_images_and_links_stay() -> None:
+    """With images kept, trafilatura keeps the linked headlines of a picture-teaser strip and a
+    "Read more: <headline>" paragraph; the archive drops them, and nothing else."""
+    url = "https://harbour.example/2024/breakwater.html"
+    theirs = trafilatura.extract(TEASER_PAGE, url=url, output_format="html", include_images=True, include_links=True,
+                                 include_tables=True, include_formatting=True, include_comments=False)
+    assert theirs is not None and READ_MORE in theirs and TEASERS[0][1] in theirs  # what the rule is for
+    ours = extract_main_html(TEASER_PAGE, url)
+    assert ours is not None
+    assert READ_MORE not in ours and "Read more" not in ours
+    assert not any(text in ours for _, text in TEASERS)
+    for fact in FACTS:
+        assert fact in ours
+    for _, text in OWN_LINKS:
+        assert f">{text}</a>" in ours  # still a link
+    # every image trafilatura found is still there: the one in the article and the teasers' own
+    images = [f'src="https://harbour.example/img/{name}.jpg"' for name in ("wall", "teaser0", "teaser1", "teaser2")]
+    assert [image in theirs for image in images] == [image in ours for image in images]
+    assert images[0] in ours
