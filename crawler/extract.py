@@ -14,11 +14,13 @@ from crawler.urls import WEB_SCHEMES, absolute, split
 _WRAPPER = re.compile(r"^\s*<html>\s*<body>\s*|\s*</body>\s*</html>\s*$")
 # The share of a block's text in links above which trafilatura's own link-density test calls it boilerplate.
 _LINK_SHARE = 0.8
+# Invisible unless a line breaks there: "Mag\xadda\xadle\xadner" reads "Magdalener", but no search finds it.
+_SOFT_HYPHEN = "\xad"
 
 
 def extract_main_html(page: bytes | str, url: str) -> str | None:
     """The article's main content (headings, paragraphs, images, links, tables), without navigation,
-    comments or teasers for the site's other pages; None when trafilatura finds no article."""
+    comments, teasers for the site's other pages or soft hyphens; None when trafilatura finds no article."""
     import trafilatura
     from trafilatura.htmlprocessing import build_html_output
 
@@ -39,7 +41,9 @@ def extract_main_html(page: bytes | str, url: str) -> str | None:
     if document is None or isinstance(document, dict):  # a dict only with as_dict=True
         return None
     _drop_teasers(document.body, url)
-    result = unicodedata.normalize("NFC", build_html_output(document))
+    # Without the soft hyphens that some sites put in every long word: the archive's words are then
+    # the words a reader sees and searches for (trafilatura's own text output drops them too).
+    result = unicodedata.normalize("NFC", build_html_output(document)).replace(_SOFT_HYPHEN, "")
     if not result:
         return None
     return _WRAPPER.sub("", result)
