@@ -66,13 +66,13 @@ def _drop_teasers(body: Any, page_url: str) -> None:
 
 
 def _is_teaser(block: Any, page_url: str) -> bool:
-    if block.find(".//graphic") is not None:
-        return False
-    links = block.findall(".//ref")
-    if not links or not all(_another_page_of_the_site(link.get("target") or "", page_url) for link in links):
+    links = list(block.iter("ref"))
+    if not links or next(block.iter("graphic"), None) is not None:
         return False
     length = _text_length(block)
-    return length > 0 and sum(map(_text_length, links)) >= _LINK_SHARE * length
+    if not length or sum(map(_text_length, links)) < _LINK_SHARE * length:
+        return False
+    return all(_another_page_of_the_site(link.get("target") or "", page_url) for link in links)
 
 
 def _text_length(element: Any) -> int:
