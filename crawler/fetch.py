@@ -55,6 +55,10 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_SLEEP = 10.0
 
 
+_PRIORITIES: dict[RequestKind, Priority] = {
+    "page": Priority.PAGE, "robots": Priority.PAGE, "feed": Priority.FEED, "image": Priority.IMAGE,
+}
+
 MAX_IDLE_CLIENTS = 256
 # What httpx decodes with the packages we install (brotli comes with httpx[brotli]).
 ACCEPT_ENCODING = "gzip, deflate, br"
@@ -374,7 +378,7 @@ class Fetcher:
                 raise RedirectError(url, f"redirect to a non-HTTP URL {current!r}")
             # Slots are taken per hop: holding the global one while waiting for another host's
             # could deadlock against requests that hold that host and wait for a global one.
-            async with self.slot(current, Priority.URGENT), self._clients.use(current, guarded) as pool:
+            async with self.slot(current, _PRIORITIES[kind]), self._clients.use(current, guarded) as pool:
                 result = await self._send(pool, current, headers, max_body, kind, truncate)
             if isinstance(result, str):
                 target = absolute(result, current)

@@ -109,5 +109,5 @@ class ImageStore:
         return [known.get(url) for url in urls]
 
     async def _download(self, url: str, referers: Sequence[str | None], guarded: bool) -> ImageAsset:
-        async with self._fetcher.slot(url, Priority.BACKGROUND):
+        async with self._fetcher.slot(url, Priority.IMAGE):
             return await self._workers.download(url, referers=referers, guarded=guarded)

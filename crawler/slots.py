@@ -1,9 +1,12 @@
-"""Request slots that serve urgent requests first.
+"""Request slots that serve the requests that others wait on first.
 
-Feeds and article pages are urgent: everything else waits on them, and a page
-feeds the extraction workers, the one stage whose cores must never idle.
-Images are not: nothing waits on one but its own article. With plain FIFO
-semaphores a crawl's thousands of image requests queue ahead of the pages
+Article pages come first: a page feeds the extraction workers, the one stage
+whose cores must never idle. Feeds come next: each brings more pages and
+images, but the pages already known should not wait behind it (measured: with
+feeds and pages served in arrival order, a cold crawl fetched and parsed every
+feed in flight before its first page, and the workers stood idle for its first
+1.5 s). Images come last: nothing waits on one but its own article. With plain
+FIFO semaphores a crawl's thousands of image requests queue ahead of the pages
 (measured: the extraction workers stood idle for seconds of a cold crawl).
 """
 
@@ -18,8 +21,9 @@ from enum import IntEnum
 
 
 class Priority(IntEnum):
-    URGENT = 0
-    BACKGROUND = 1
+    PAGE = 0  # and robots.txt, which a page waits on
+    FEED = 1
+    IMAGE = 2
 
 
 class PrioritySemaphore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import ssl
 from collections.abc import AsyncIterator
@@ -233,3 +234,25 @@ async def test_unchanged_feeds_and_redirects_keep_their_connection(fetcher, serv
     await fetcher.get(server.url("/moved"), etag='"v1"')
     # One connection for all five requests: a 304 or a redirect closed half-read would cost a new one each.
     assert (len(server.requests), server.connections) == (5, 1)
+
+
+async def test_a_waiting_page_is_served_before_a_waiting_feed_and_a_feed_before_an_image(server: FaultServer) -> None:
+    """With every slot taken, the requests waiting for one go out pages first (the extraction
+    workers wait on them), then feeds, then images, each kind in its order of arrival."""
+    from dataclasses import replace
+
+    from crawler.slots import Priority
+
+    http = replace(HTTP, concurrency=1, per_host=8)  # the global slot is the one they wait for
+    for path in ("/image", "/feed", "/page-1", "/page-2"):
+        server.route(path, respond(200, b"ok", "text/plain"))
+    async with Clients(http) as clients:
+        fetcher = Fetcher(clients, http)
+        async with fetcher.slot(server.url("/"), Priority.PAGE):  # the one slot, held
+            waiting = [asyncio.create_task(fetcher.get(server.url(path), kind=kind)) for path, kind in (
+                ("/image", "image"), ("/feed", "feed"), ("/page-1", "page"), ("/page-2", "page"),
+            )]
+            for _ in range(3):  # each task reaches the slot's queue
+                await asyncio.sleep(0)
+        await asyncio.gather(*waiting)
+    assert [path for path, _ in server.requests] == ["/page-1", "/page-2", "/feed", "/image"]

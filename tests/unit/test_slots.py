@@ -16,12 +16,12 @@ async def _enter(slots: PrioritySemaphore, priority: Priority, name: str, order:
 async def test_urgent_waiters_get_in_before_background_ones_and_each_kind_in_arrival_order() -> None:
     slots = PrioritySemaphore(1)
     order: list[str] = []
-    await slots.acquire(Priority.URGENT)  # held, so everyone below has to queue
+    await slots.acquire(Priority.PAGE)  # held, so everyone below has to queue
     waiters = [
         asyncio.create_task(_enter(slots, priority, name, order))
         for priority, name in [
-            (Priority.BACKGROUND, "image 1"), (Priority.URGENT, "page 1"),
-            (Priority.BACKGROUND, "image 2"), (Priority.URGENT, "page 2"),
+            (Priority.IMAGE, "image 1"), (Priority.PAGE, "page 1"),
+            (Priority.IMAGE, "image 2"), (Priority.PAGE, "page 2"),
         ]
     ]
     await asyncio.sleep(0)
@@ -32,9 +32,9 @@ async def test_urgent_waiters_get_in_before_background_ones_and_each_kind_in_arr
 
 async def test_a_free_slot_is_taken_at_once_and_counts_down() -> None:
     slots = PrioritySemaphore(2)
-    await slots.acquire(Priority.BACKGROUND)
-    await slots.acquire(Priority.BACKGROUND)
-    third = asyncio.create_task(slots.acquire(Priority.URGENT))
+    await slots.acquire(Priority.IMAGE)
+    await slots.acquire(Priority.IMAGE)
+    third = asyncio.create_task(slots.acquire(Priority.PAGE))
     await asyncio.sleep(0)
     assert not third.done()
     slots.release()
@@ -43,21 +43,21 @@ async def test_a_free_slot_is_taken_at_once_and_counts_down() -> None:
 
 async def test_a_waiter_cancelled_in_the_queue_takes_no_slot() -> None:
     slots = PrioritySemaphore(1)
-    await slots.acquire(Priority.URGENT)
-    gone = asyncio.create_task(slots.acquire(Priority.URGENT))
+    await slots.acquire(Priority.PAGE)
+    gone = asyncio.create_task(slots.acquire(Priority.PAGE))
     await asyncio.sleep(0)
     gone.cancel()
     await asyncio.gather(gone, return_exceptions=True)
     slots.release()
     # The slot came back instead of going to the cancelled waiter.
-    await asyncio.wait_for(slots.acquire(Priority.BACKGROUND), 1)
+    await asyncio.wait_for(slots.acquire(Priority.IMAGE), 1)
 
 
 async def test_a_slot_handed_to_a_waiter_that_is_then_cancelled_is_passed_on() -> None:
     slots = PrioritySemaphore(1)
-    await slots.acquire(Priority.URGENT)
-    first = asyncio.create_task(slots.acquire(Priority.URGENT))
-    second = asyncio.create_task(slots.acquire(Priority.URGENT))
+    await slots.acquire(Priority.PAGE)
+    first = asyncio.create_task(slots.acquire(Priority.PAGE))
+    second = asyncio.create_task(slots.acquire(Priority.PAGE))
     await asyncio.sleep(0)
     slots.release()  # hands the slot to `first`, which has not run yet
     first.cancel()
