@@ -78,11 +78,6 @@ class Deps:
     health: NetworkHealth = field(default_factory=NetworkHealth)
     instances: InstancePool | None = None  # for `route:` feeds; made on first use
     robots: Robots | None = None  # made on first use, if `http.robots` (see `_robots`)
-    # One feed parses at a time. Feeds arrive faster than they parse (25 ms each on the bench), and
-    # each parse used to run as soon as its feed had arrived: a crawl parsed every feed in flight
-    # before the first page of the first one was asked for, and the extraction workers idled for
-    # its first 1.5 s. Queued on this lock, each next parse waits behind what the last one started.
-    parsing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Poll:
@@ -130,8 +125,7 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
         if result.not_modified:
             report.status = "not_modified"
         else:
-            async with deps.parsing:
-                poll.parsed = parse_feed(result)
+            poll.parsed = parse_feed(result)
             report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
     except (FetchError, ParseError) as exc:
         report.status, report.error = "failed", str(exc)

@@ -3,9 +3,9 @@
 Article pages come first: a page feeds the extraction workers, the one stage
 whose cores must never idle. Feeds come next: each brings more pages and
 images, but the pages already known should not wait behind it (measured: with
-feeds and pages served in arrival order, a cold crawl fetched and parsed every
-feed in flight before its first page, and the workers stood idle for its first
-1.5 s). Images come last: nothing waits on one but its own article. With plain
+feeds and pages served in arrival order, a cold crawl asked for its first page
+only once all 30 feeds in flight were parsed; now it asks before the last of
+them arrive). Images come last: nothing waits on one but its own article. With plain
 FIFO semaphores a crawl's thousands of image requests queue ahead of the pages
 (measured: the extraction workers stood idle for seconds of a cold crawl).
 """
