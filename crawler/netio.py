@@ -62,7 +62,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except TimeoutError as exc:
             self._writer.close()
             raise httpcore.ConnectTimeout(str(exc)) from exc
-        except (OSError, ConnectionError) as exc:  # ssl.SSLError is an OSError
+        except OSError as exc:  # ssl.SSLError and ConnectionError are OSErrors
             self._writer.close()
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         return self
@@ -115,7 +115,6 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-
 class _ResponseStream(httpx.AsyncByteStream):
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -130,12 +129,11 @@ class _ResponseStream(httpx.AsyncByteStream):
 
 
 class Transport(httpx.AsyncBaseTransport):
-    """What `httpx.AsyncHTTPTransport` does without a proxy, over `backend` (asyncio's streams
-    unless told otherwise). httpcore's exceptions come through as they are: `fetch` maps them."""
+    """What `httpx.AsyncHTTPTransport` does without a proxy, over `backend` (`AsyncioBackend`, or
+    the guard's around it). httpcore's exceptions come through as they are: `fetch` maps them."""
 
     def __init__(
-        self, limits: httpx.Limits, http2: bool, ssl_context: ssl.SSLContext,
-        backend: httpcore.AsyncNetworkBackend | None = None,
+        self, limits: httpx.Limits, http2: bool, ssl_context: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend
     ) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
@@ -144,7 +142,7 @@ class Transport(httpx.AsyncBaseTransport):
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
             http2=http2,
-            network_backend=backend or AsyncioBackend(),
+            network_backend=backend,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
