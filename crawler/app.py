@@ -26,7 +26,7 @@ from crawler.outage import NetworkHealth, PassBarrier
 from crawler.pipeline import Deps, judge_outage, poll_feed, record_poll
 from crawler.store import store_exists
 from crawler.store.state import StateStore
-from crawler.workers import CpuPool
+from crawler.workers import CpuPool, start_forkserver
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
             if not store_exists(settings.state_url):
                 # A new archive: every entry is new. The `crawl` command has started the workers'
                 # forkserver already, before its own imports; this is for any other caller.
-                CpuPool.warm_up()
+                start_forkserver()
             deps = await stack.enter_async_context(open_deps(settings))
         except (StateError, ArchiveLocked) as exc:
             log.error("%s", exc)

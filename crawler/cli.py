@@ -99,9 +99,9 @@ def _start_workers_for_a_new_archive(settings: Settings) -> None:
     from crawler.store import store_exists
 
     if not store_exists(settings.state_url):
-        from crawler.workers import CpuPool
+        from crawler.workers import start_forkserver
 
-        CpuPool.warm_up()
+        start_forkserver()
 
 
 def run() -> NoReturn:

@@ -147,6 +147,10 @@ class ParseError(CrawlerError):
         self.message = message
         super().__init__(f"{message} ({url})")
 
+    def __reduce__(self) -> tuple[type[ParseError], tuple[str, str]]:
+        # Raised in a worker process, it comes back pickled: rebuilt from its own arguments.
+        return type(self), (self.url, self.message)
+
 
 class ExtractError(CrawlerError):
     """Full-text extraction of an article page failed."""

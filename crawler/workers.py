@@ -1,7 +1,8 @@
 """A process pool for the pipeline's CPU work, sized to the cores and created on first use.
 
 Full-text extraction runs here, so it neither blocks the event loop nor
-competes with it for the GIL. A crawl with nothing to extract never starts it.
+competes with it for the GIL, and so does feed parsing once a crawl has its
+workers running (`warm`). A crawl with nothing to extract never starts them.
 
 Worker processes (these and the image workers) are forked from one forkserver
 that has imported their modules already: a worker starts in milliseconds
@@ -29,7 +30,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-_PRELOAD = ["trafilatura", "crawler.article", "crawler.image_worker"]
+_PRELOAD = ["trafilatura", "feedparser", "crawler.article", "crawler.image_worker", "crawler.parse"]
 
 
 def forkserver_context() -> multiprocessing.context.ForkServerContext:
@@ -57,20 +58,32 @@ def _exit_with(parent: int) -> None:
             pass
 
 
+def start_forkserver() -> None:
+    """Start the workers' forkserver now: its imports (trafilatura and the stages, about 0.35 CPU s)
+    then run on the other core while the crawl is still starting and fetching its first feeds,
+    not later while the first page and the first images wait for a worker. Returns at once."""
+    from multiprocessing import forkserver
+
+    forkserver_context()  # the preload list, read when the server starts
+    forkserver.ensure_running()
+
+
 class CpuPool:
     def __init__(self, workers: int | None = None) -> None:
         self._workers = workers or max(1, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
+        self._expected = False
 
-    @staticmethod
-    def warm_up() -> None:
-        """Start the forkserver now: its imports (trafilatura and the stages, about 0.35 CPU s) then
-        run on the other core while the crawl is still fetching and parsing its first feeds, not
-        later while the first page and the first images wait for a worker. Returns at once."""
-        from multiprocessing import forkserver
+    def warm_up(self) -> None:
+        """This crawl has work for the workers (feeds never polled): start their forkserver now."""
+        start_forkserver()
+        self._expected = True
 
-        forkserver_context()  # the preload list, read when the server starts
-        forkserver.ensure_running()
+    @property
+    def warm(self) -> bool:
+        """Whether the worker processes run or are on their way: work sent now pays for no process
+        that would not have started anyway."""
+        return self._expected or self._pool is not None
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:

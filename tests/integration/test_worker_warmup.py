@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from crawler import app
 from crawler.app import crawl_all, open_deps, run_once
 from crawler.config import load_settings
+from crawler.pipeline import poll_feed
 from crawler.workers import CpuPool
 from tests import faults
 from tests.conftest import Item, rss, write_config
@@ -22,7 +24,7 @@ def test_warm_up_starts_the_forkserver_and_returns_at_once() -> None:
     # In a fresh interpreter: this one's forkserver may be running already for other tests.
     check = (
         "import os, time; from pathlib import Path; from crawler.workers import CpuPool\n"
-        "t = time.monotonic(); CpuPool.warm_up(); took = time.monotonic() - t\n"
+        "pool = CpuPool(); t = time.monotonic(); pool.warm_up(); took = time.monotonic() - t\n"
         "kids = [p for p in Path('/proc').iterdir() if p.name.isdigit() and (p / 'stat').read_text()"
         ".rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"
         "print(sum(b'forkserver' in (p / 'cmdline').read_bytes() for p in kids), took < 0.25)"
@@ -35,7 +37,7 @@ def test_warm_up_starts_the_forkserver_and_returns_at_once() -> None:
 class CountingPool(CpuPool):
     warmed = 0
 
-    def warm_up(self) -> None:  # type: ignore[override]
+    def warm_up(self) -> None:
         self.warmed += 1
         super().warm_up()
 
@@ -64,8 +66,8 @@ def test_a_crawl_into_a_new_archive_warms_the_workers_before_creating_its_store(
     settings = load_settings(write_config(tmp_path, [{"name": "a", "url": feed, "full_text": "never"}]))
     store = tmp_path / "archive" / ".state.sqlite"
     store_there: list[bool] = []
-    warm_up = CpuPool.warm_up
-    monkeypatch.setattr(CpuPool, "warm_up", staticmethod(lambda: (store_there.append(store.exists()), warm_up())))
+    start = app.start_forkserver
+    monkeypatch.setattr(app, "start_forkserver", lambda: (store_there.append(store.exists()), start()))
 
     assert asyncio.run(run_once(settings)) == 0
     assert store_there[:1] == [False], "warmed up before the store was created"
@@ -82,9 +84,9 @@ def test_the_crawl_command_starts_the_forkserver_for_a_new_archive_before_its_ow
     config = write_config(tmp_path, [{"name": "a", "url": feed, "full_text": "never"}])
     # In a fresh interpreter, so that what it has imported when the warm-up comes is its own doing.
     script = (
-        "import sys\nfrom crawler import cli, workers\nseen = []\nstart = workers.CpuPool.warm_up\n"
+        "import sys\nfrom crawler import cli, workers\nseen = []\nstart = workers.start_forkserver\n"
         "def warm_up():\n    seen.append('sqlalchemy' in sys.modules or 'httpx' in sys.modules)\n    start()\n"
-        "workers.CpuPool.warm_up = staticmethod(warm_up)\n"
+        "workers.start_forkserver = warm_up\n"
         f"status = cli.main(['crawl', '--config', {str(config)!r}])\nprint(status, seen[:1])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -95,3 +97,39 @@ def test_the_crawl_command_starts_the_forkserver_for_a_new_archive_before_its_ow
 
     assert crawl() == "0 [False]", "warmed up before httpx and SQLAlchemy were imported"
     assert crawl() == "0 []", "a re-poll starts no process"
+
+
+def test_a_crawl_with_its_workers_running_parses_its_feeds_there(tmp_path: Path, server: FaultServer) -> None:
+    feed = server.route("/feed", faults.respond(200, rss([Item("A", server.url("/a"), "<p>" + "word " * 200 + "</p>")]),
+                                                "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "a", "url": feed, "full_text": "never"}])
+    # In a fresh interpreter: whether it ever imported the feed parser tells where feeds were read.
+    script = (
+        "import sys\nfrom crawler import cli\n"
+        f"status = cli.main(['crawl', '--config', {str(config)!r}])\nprint(status, 'feedparser' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def crawl() -> str:
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env=env, cwd=tmp_path).stdout.splitlines()[-1]
+
+    assert crawl() == "0 False", "a new archive's feeds are parsed by the workers"
+    assert crawl() == "0 True", "a re-poll that starts no worker parses a changed feed itself"
+
+
+def test_a_feed_that_fails_to_parse_in_a_worker_fails_as_it_would_here(tmp_path: Path, server: FaultServer) -> None:
+    page = server.route("/page", faults.respond(200, b"<!doctype html><html><body>news</body></html>", "text/html"))
+    settings = load_settings(write_config(tmp_path, [{"name": "a", "url": page}]))
+
+    async def crawl(warm: bool) -> str | None:
+        async with open_deps(settings) as deps:
+            if warm:
+                deps.workers.warm_up()
+            poll = await poll_feed(settings.feeds[0], deps)
+            assert deps.workers.warm is warm
+            return poll.report.error
+
+    here = asyncio.run(crawl(warm=False))
+    assert here == f"an HTML page, not a feed ({page})"
+    assert asyncio.run(crawl(warm=True)) == here
