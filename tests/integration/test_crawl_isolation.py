@@ -38,14 +38,14 @@ def test_a_feed_whose_poll_raises_anything_fails_alone_and_the_crawl_is_summaris
 ) -> None:
     broken = server.route("/broken", faults.respond(200, rss([Item("B", server.url("/b"))]), "application/rss+xml"))
     server.route("/fine", faults.respond(200, rss([Item("Fine", server.url("/f"))]), "application/rss+xml"))
-    real_parse = pipeline.parse_feed
+    real_parse = pipeline._parse
 
-    def parse_with_a_bug(result):  # stands for a parser corner case nobody has met yet
+    async def parse_with_a_bug(result, deps):  # stands for a parser corner case nobody has met yet
         if result.url == broken:
             raise KeyError("a bug in a corner of the parser")
-        return real_parse(result)
+        return await real_parse(result, deps)
 
-    monkeypatch.setattr(pipeline, "parse_feed", parse_with_a_bug)
+    monkeypatch.setattr(pipeline, "_parse", parse_with_a_bug)
     config = write_config(tmp_path, [
         {"name": "broken", "url": broken, "full_text": "never"},
         {"name": "fine", "url": server.url("/fine"), "full_text": "never"},
