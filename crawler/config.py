@@ -108,6 +108,25 @@ def _check_cron(value: str) -> str:
     return value
 
 
+# RFC 9110: a field name is a token; a value is visible ASCII, spaces and tabs (httpx sends ASCII only).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+def _check_header_value(name: str, value: str) -> str:
+    if not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(f"the value of {name} must be printable ASCII (no line breaks, no other characters)")
+    return value
+
+
+def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    for name, text in (value or {}).items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name")
+        _check_header_value(name, text)
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -127,6 +146,11 @@ class HttpModel(_Strict):
 
     _durations = field_validator("timeout", "total_timeout", mode="before")(parse_duration)
     _sizes = field_validator("max_body", mode="before")(parse_size)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _user_agent(cls, value: str) -> str:
+        return _check_header_value("User-Agent", value)
 
 
 class OptionsModel(_Strict):
@@ -153,6 +177,8 @@ class OptionsModel(_Strict):
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         return None if value is None else _check_cron(value)
+
+    _headers = field_validator("headers")(_check_headers)
 
     @field_validator("categories")
     @classmethod

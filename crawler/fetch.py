@@ -42,7 +42,7 @@ from crawler.errors import (
 )
 from crawler.guard import BlockedAddress, GuardedBackend, is_private_host
 from crawler.models import FetchResult, HttpSettings
-from crawler.netio import AsyncioBackend, Transport
+from crawler.netio import AsyncioBackend, HttpxPool, Pool, Transport
 from crawler.observe import Observer, RequestKind
 from crawler.outage import NetworkHealth
 from crawler.slots import Priority, PrioritySemaphore
@@ -65,25 +65,25 @@ ACCEPT_ENCODING = "gzip, deflate, br"
 
 
 class Clients:
-    """One httpx transport (connection pool) per host and guard setting, sharing one TLS context.
+    """One connection pool (`netio.Pool`) per host and guard setting, sharing one TLS context.
 
     httpcore's pool does work in proportion to its connections times its waiting requests on
     every request; many small pools cost a fraction of one large one (measured: the single
-    pool took a quarter of a crawl's CPU). Requests go straight to the transport: the client
-    layer's cookie jar, auth and redirect machinery cost a tenth of each request's CPU, and
-    a news archiver needs none of them (redirects are followed by `Fetcher`, no cookie is
-    kept). Idle pools beyond `MAX_IDLE_CLIENTS` are closed.
+    pool took a quarter of a crawl's CPU). Requests go straight to the pool: httpx's client
+    layer (cookie jar, auth, redirect machinery) cost a tenth of each request's CPU and its
+    request object another fifth of an image's, and a news archiver needs none of them
+    (redirects are followed by `Fetcher`, no cookie is kept). Idle pools beyond
+    `MAX_IDLE_CLIENTS` are closed.
 
     >>> async with Clients(settings.http) as clients:
     ...     fetcher = Fetcher(clients, settings.http)
     """
 
-    def __init__(self, http: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, http: HttpSettings) -> None:
         self._http = http
-        self._transport = transport
         self._ssl: ssl.SSLContext | None = None
         self._no_tls: ssl.SSLContext | None = None
-        self._pools: OrderedDict[tuple[str, bool], httpx.AsyncBaseTransport] = OrderedDict()
+        self._pools: OrderedDict[tuple[str, bool], Pool] = OrderedDict()
         self._busy: dict[tuple[str, bool], int] = {}
 
     async def __aenter__(self) -> Clients:
@@ -93,7 +93,7 @@ class Clients:
         await self.aclose()
 
     @asynccontextmanager
-    async def use(self, url: str, guarded: bool) -> AsyncIterator[httpx.AsyncBaseTransport]:
+    async def use(self, url: str, guarded: bool) -> AsyncIterator[Pool]:
         parts = urlsplit(url)
         key = (f"{parts.scheme}://{parts.hostname}:{parts.port}", guarded)
         pool = self._pools.get(key)
@@ -109,18 +109,16 @@ class Clients:
             if not self._busy[key]:
                 del self._busy[key]
 
-    def _create(self, scheme: str, guarded: bool) -> httpx.AsyncBaseTransport:
-        if self._transport is not None:
-            return self._transport
+    def _create(self, scheme: str, guarded: bool) -> Pool:
         http = self._http
         limits = httpx.Limits(
             max_connections=http.per_host, max_keepalive_connections=http.per_host, keepalive_expiry=30.0
         )
         tls = self._tls(scheme)
         if http.proxy is not None:  # which connects for us: no guard is possible through it
-            return httpx.AsyncHTTPTransport(
+            return HttpxPool(httpx.AsyncHTTPTransport(
                 verify=tls, http2=http.http2, limits=limits, proxy=http.proxy, trust_env=False
-            )
+            ))
         # httpcore's pool on asyncio's streams (`netio`): anyio's streams cost a fifth of an image's CPU.
         backend = AsyncioBackend()
         return Transport(limits, http.http2, tls, GuardedBackend(backend) if guarded else backend)
@@ -141,17 +139,12 @@ class Clients:
     async def _evict_idle(self) -> None:
         idle = [key for key in self._pools if key not in self._busy]
         for key in idle[: max(0, len(self._pools) - MAX_IDLE_CLIENTS)]:
-            pool = self._pools.pop(key)
-            if pool is not self._transport:
-                await pool.aclose()
+            await self._pools.pop(key).aclose()
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), OrderedDict()
         for pool in pools:
-            if pool is not self._transport:
-                await pool.aclose()
-        if self._transport is not None:
-            await self._transport.aclose()
+            await pool.aclose()
 
 
 @contextmanager
@@ -393,18 +386,14 @@ class Fetcher:
         raise RedirectError(url, f"more than {self._http.max_redirects} redirects")
 
     async def _send(
-        self, pool: httpx.AsyncBaseTransport, url: str, headers: dict[str, str], max_body: int, kind: RequestKind,
+        self, pool: Pool, url: str, headers: dict[str, str], max_body: int, kind: RequestKind,
         truncate: bool,
     ) -> tuple[FetchResult, str] | str:
         """One request: a result, or the Location of a redirect; the observer hears of it either way."""
         with self._reported(kind, url) as answer, translate_httpx_errors(url):
             try:
                 async with asyncio.timeout(self._http.total_timeout):
-                    request = httpx.Request(
-                        "GET", url, headers={**self._default_headers, **headers}, extensions=self._extensions
-                    )
-                    response = await pool.handle_async_request(request)
-                    response.request = request
+                    response = await pool.get(url, {**self._default_headers, **headers}, self._extensions)
                     answer.status = response.status_code
                     try:
                         status = response.status_code

@@ -16,6 +16,7 @@ from crawler.errors import ArchiveError, BadContent, HTTPStatusError
 from crawler.fetch import Fetcher
 from crawler.models import ImageAsset
 from crawler.storage import atomic_write_bytes_sync, run_off_loop
+from crawler.urls import wire_form
 
 _MAGIC: Sequence[tuple[bytes, int, str]] = (
     (b"\xff\xd8\xff", 0, ".jpg"),
@@ -65,6 +66,8 @@ async def download_image(
     Hotlink-protected hosts check the Referer: `referers` are tried in turn (None: no Referer)
     while the host answers 403 (`referers.attempts` chooses them)."""
     for attempt, referer in enumerate(referers):
+        # An article's address may hold any character; a header holds ASCII.
+        referer = wire_form(referer) if referer else None
         try:
             result, sha256 = await fetcher.get(
                 url, headers={"Referer": referer} if referer else None, accept="image/*,*/*;q=0.5",

@@ -55,6 +55,19 @@ def absolute(ref: str, base: str = "") -> str | None:
     return url
 
 
+def wire_form(url: str) -> str | None:
+    """`url` as HTTP carries it in a header (a Referer): the host in IDNA, the path and query
+    percent-encoded, all ASCII, as browsers send it; None when it is malformed.
+
+    >>> wire_form("https://bücher.example/新闻?q=ü")
+    'https://xn--bcher-kva.example/%E6%96%B0%E9%97%BB?q=%C3%BC'
+    """
+    try:
+        return str(httpx.URL(url))
+    except (ValueError, UnicodeError, httpx.InvalidURL):
+        return None
+
+
 def host_of(url: str) -> str:
     """The lower-case host of `url`, or '' when it has none or is malformed."""
     try:

@@ -10,7 +10,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from tests import faults
 from tests.conftest import FIXTURES, Item, archived_files, json_feed, rss, snapshot, split_document, write_config
+from tests.faults import FaultServer
 
 ARTICLE_PARAGRAPHS = [
     "The harbour authority confirmed on Tuesday that the new quay will open in the spring, ending years of delay.",
@@ -190,6 +192,21 @@ def test_conditional_get_answers_304_without_parsing(tmp_path: Path, httpserver:
 
     assert second.code == 0
     assert seen_headers[1].get("If-None-Match") == '"v1"'
+    assert "unchanged (304)" in second.out
+
+
+def test_a_validator_sent_in_utf8_goes_back_as_it_came(tmp_path: Path, server: FaultServer, cli) -> None:
+    etag = '"ü-1"'.encode().decode("latin-1")  # the server's UTF-8 bytes, as http.server writes and reads them
+    body = rss([Item("One", server.url("/1"), "<p>text</p>" * 100)])
+    feed = server.route("/feed.xml", faults.sequence(faults.respond(200, body, "application/rss+xml", ETag=etag),
+                                                     faults.respond(304, ETag=etag)))
+    config = write_config(tmp_path, [{"name": "cond", "url": feed, "full_text": "never"}])
+
+    assert cli("crawl", "--config", str(config)).code == 0
+    second = cli("crawl", "--config", str(config))
+
+    assert second.code == 0, second.err
+    assert server.requests[1][1].get("If-None-Match") == etag
     assert "unchanged (304)" in second.out
 
 

@@ -297,6 +297,22 @@ def test_referer_rules_and_the_403_fallbacks(tmp_path: Path, cli, hosts) -> None
     assert len(list((tmp_path / "archive" / "images").iterdir())) == 1  # the same bytes, one file
 
 
+def test_an_article_address_in_any_script_goes_out_as_an_ascii_referer(tmp_path: Path, cli, hosts) -> None:
+    site, pictures = hosts("127.0.0.45"), hosts("127.0.0.46")
+    article = site.url("/新闻/故事.html")  # what a feed gives; a header can only carry it encoded
+    wire = site.url("/%E6%96%B0%E9%97%BB/%E6%95%85%E4%BA%8B.html")
+    image = pictures.route("/p.png", faults.needs_referer(wire, PNG, "image/png"))
+    site.route("/feed.xml", faults.respond(200, rss([Item("新闻", article, f'<p>A picture</p><img src="{image}">')]),
+                                           "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "news", "url": site.url("/feed.xml"), "full_text": "never"}])
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 0, result.err
+    assert sent(pictures, "Referer") == [wire]
+    assert len(list((tmp_path / "archive" / "images").iterdir())) == 1
+
+
 def test_image_referers_mistakes_are_config_errors(tmp_path: Path, cli) -> None:
     config = write_config(tmp_path, [{"name": "n", "url": "https://example.com/feed"}],
                           image_referers={"img.example.com:8080": "origin"})
