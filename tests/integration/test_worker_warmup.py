@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,34 +80,36 @@ def test_a_crawl_into_a_new_archive_warms_the_workers_before_creating_its_store(
 def test_the_crawl_command_starts_the_forkserver_for_a_new_archive_before_its_own_heavy_imports(
     tmp_path: Path, server: FaultServer
 ) -> None:
-    feed = server.route("/feed", faults.respond(200, rss([Item("A", server.url("/a"), "<p>" + "word " * 200 + "</p>")]),
-                                                "application/rss+xml"))
-    config = write_config(tmp_path, [{"name": "a", "url": feed, "full_text": "never"}])
     # In a fresh interpreter, so that what it has imported when the warm-up comes is its own doing.
-    script = (
-        "import sys\nfrom crawler import cli, workers\nseen = []\nstart = workers.start_forkserver\n"
+    crawl = _crawl_in_a_fresh_interpreter(
+        tmp_path, server,
+        "from crawler import workers\nseen = []\nstart = workers.start_forkserver\n"
         "def warm_up():\n    seen.append('sqlalchemy' in sys.modules or 'httpx' in sys.modules)\n    start()\n"
-        "workers.start_forkserver = warm_up\n"
-        f"status = cli.main(['crawl', '--config', {str(config)!r}])\nprint(status, seen[:1])\n"
+        "workers.start_forkserver = warm_up\n",
+        "seen[:1]",
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-
-    def crawl() -> str:
-        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                              env=env, cwd=tmp_path).stdout.splitlines()[-1]
 
     assert crawl() == "0 [False]", "warmed up before httpx and SQLAlchemy were imported"
     assert crawl() == "0 []", "a re-poll starts no process"
 
 
 def test_a_crawl_with_its_workers_running_parses_its_feeds_there(tmp_path: Path, server: FaultServer) -> None:
+    # In a fresh interpreter: whether it ever imported the feed parser tells where feeds were read.
+    crawl = _crawl_in_a_fresh_interpreter(tmp_path, server, "", "'feedparser' in sys.modules")
+
+    assert crawl() == "0 False", "a new archive's feeds are parsed by the workers"
+    assert crawl() == "0 True", "a re-poll that starts no worker parses a changed feed itself"
+
+
+def _crawl_in_a_fresh_interpreter(tmp_path: Path, server: FaultServer, before: str, shown: str) -> Callable[[], str]:
+    """A crawl of one new feed by `cli.main` in a new Python, after the code `before`; the crawl
+    prints its exit status and the value of the expression `shown`."""
     feed = server.route("/feed", faults.respond(200, rss([Item("A", server.url("/a"), "<p>" + "word " * 200 + "</p>")]),
                                                 "application/rss+xml"))
     config = write_config(tmp_path, [{"name": "a", "url": feed, "full_text": "never"}])
-    # In a fresh interpreter: whether it ever imported the feed parser tells where feeds were read.
     script = (
-        "import sys\nfrom crawler import cli\n"
-        f"status = cli.main(['crawl', '--config', {str(config)!r}])\nprint(status, 'feedparser' in sys.modules)\n"
+        f"import sys\nfrom crawler import cli\n{before}"
+        f"status = cli.main(['crawl', '--config', {str(config)!r}])\nprint(status, {shown})\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
@@ -114,8 +117,7 @@ def test_a_crawl_with_its_workers_running_parses_its_feeds_there(tmp_path: Path,
         return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                               env=env, cwd=tmp_path).stdout.splitlines()[-1]
 
-    assert crawl() == "0 False", "a new archive's feeds are parsed by the workers"
-    assert crawl() == "0 True", "a re-poll that starts no worker parses a changed feed itself"
+    return crawl
 
 
 def test_a_feed_that_fails_to_parse_in_a_worker_fails_as_it_would_here(tmp_path: Path, server: FaultServer) -> None:
