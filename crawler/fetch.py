@@ -42,7 +42,7 @@ from crawler.errors import (
 )
 from crawler.guard import BlockedAddress, GuardedBackend, is_private_host
 from crawler.models import FetchResult, HttpSettings
-from crawler.netio import AsyncioBackend, HttpxPool, Pool, Transport
+from crawler.netio import AsyncioBackend, HttpcorePool, HttpxPool, Pool
 from crawler.observe import Observer, RequestKind
 from crawler.outage import NetworkHealth
 from crawler.slots import Priority, PrioritySemaphore
@@ -71,7 +71,7 @@ class Clients:
     every request; many small pools cost a fraction of one large one (measured: the single
     pool took a quarter of a crawl's CPU). Requests go straight to the pool: httpx's client
     layer (cookie jar, auth, redirect machinery) cost a tenth of each request's CPU and its
-    request object another fifth of an image's, and a news archiver needs none of them
+    request object another tenth of an image's, and a news archiver needs none of them
     (redirects are followed by `Fetcher`, no cookie is kept). Idle pools beyond
     `MAX_IDLE_CLIENTS` are closed.
 
@@ -121,7 +121,7 @@ class Clients:
             ))
         # httpcore's pool on asyncio's streams (`netio`): anyio's streams cost a fifth of an image's CPU.
         backend = AsyncioBackend()
-        return Transport(limits, http.http2, tls, GuardedBackend(backend) if guarded else backend)
+        return HttpcorePool(limits, http.http2, tls, GuardedBackend(backend) if guarded else backend)
 
     def _tls(self, scheme: str) -> ssl.SSLContext:
         """The shared verifying TLS context, made when first needed: loading the CA bundle costs

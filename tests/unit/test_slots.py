@@ -13,7 +13,7 @@ async def _enter(slots: PrioritySemaphore, priority: Priority, name: str, order:
         await asyncio.sleep(0)
 
 
-async def test_urgent_waiters_get_in_before_background_ones_and_each_kind_in_arrival_order() -> None:
+async def test_waiting_pages_get_in_before_waiting_images_and_each_kind_in_arrival_order() -> None:
     slots = PrioritySemaphore(1)
     order: list[str] = []
     await slots.acquire(Priority.PAGE)  # held, so everyone below has to queue
