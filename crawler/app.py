@@ -14,19 +14,19 @@ from typing import Any
 
 from crawler.cluster.coordinator import Coordinator, Leases, Local
 from crawler.cluster.lock import ArchiveLocked, writer_lock
-from crawler.config import FeedSource, Settings, ensure_archive_dir
-from crawler.console import crawl_progress, print_summary
+from crawler.config.settings import FeedSource, Settings, ensure_archive_dir
 from crawler.errors import CrawlerError, StateError
-from crawler.fetch import Clients, Fetcher
-from crawler.image_store import ImageStore
-from crawler.image_worker import ImageWorkers
+from crawler.fetch.client import Clients, Fetcher
+from crawler.fetch.outage import NetworkHealth, PassBarrier
+from crawler.images.store import ImageStore
+from crawler.images.worker import ImageWorkers
 from crawler.models import FeedReport, FeedState, Lease
 from crawler.observe import Observer
-from crawler.outage import NetworkHealth, PassBarrier
+from crawler.ops.console import crawl_progress, print_summary
 from crawler.pipeline import Deps, judge_outage, poll_feed, record_poll
+from crawler.runtime.workers import CpuPool, start_forkserver
 from crawler.store import store_exists
 from crawler.store.state import StateStore
-from crawler.workers import CpuPool, start_forkserver
 
 log = logging.getLogger(__name__)
 

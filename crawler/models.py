@@ -29,7 +29,7 @@ class HttpSettings:
     retries: int
     proxy: str | None
     http2: bool
-    robots: bool = True  # article pages obey robots.txt (`crawler.robots`)
+    robots: bool = True  # article pages obey robots.txt (`crawler.fetch.robots`)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crawler import content, identity
 from crawler.cluster.coordinator import Coordinator
-from crawler.config import Settings
+from crawler.config.settings import Settings
 from crawler.errors import CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited
-from crawler.fetch import Fetcher, cache_max_age
-from crawler.image_store import ImageStore
+from crawler.fetch.client import Fetcher, cache_max_age
+from crawler.fetch.outage import NetworkHealth
+from crawler.images.store import ImageStore
 from crawler.models import (
     ArchivedEntry,
     EntryChange,
@@ -45,15 +45,15 @@ from crawler.models import (
     ParsedFeed,
 )
 from crawler.observe import Observer
-from crawler.outage import NetworkHealth
-from crawler.parse import parse_feed
-from crawler.schedule import next_state
+from crawler.reader import content, identity
+from crawler.reader.parse import parse_feed
+from crawler.runtime.schedule import next_state
+from crawler.runtime.workers import CpuPool
 from crawler.store.state import StateStore
-from crawler.workers import CpuPool
 
 if TYPE_CHECKING:  # imported when first needed: a re-poll of unchanged `url:` feeds needs neither
-    from crawler.robots import Robots
-    from crawler.rsshub import InstancePool
+    from crawler.fetch.robots import Robots
+    from crawler.fetch.rsshub import InstancePool
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ async def _fetch_feed(source: FeedSource, state: FeedState, deps: Deps, now: dat
             accept=FEED_ACCEPT,
         )
         return FeedAnswer("", result, state.etag, state.last_modified)
-    from crawler.rsshub import InstancePool, fetch_route
+    from crawler.fetch.rsshub import InstancePool, fetch_route
 
     if deps.instances is None:
         deps.instances = InstancePool(deps.store)
@@ -220,7 +220,7 @@ def _robots(deps: Deps) -> Robots | None:
     if not deps.settings.http.robots:
         return None
     if deps.robots is None:
-        from crawler.robots import Robots
+        from crawler.fetch.robots import Robots
 
         deps.robots = Robots(deps.fetcher, deps.store, deps.settings.http.user_agent, deps.clock)
     return deps.robots
@@ -231,7 +231,8 @@ async def _archive_entries(
 ) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]]]:
     # Here, not at the top: a poll answered 304 needs neither (nor archive's front matter and
     # file-name rules); the first parsed feed pays for them, once.
-    from crawler import archive, revisions
+    from crawler.archive import entries as archive
+    from crawler.archive import revisions
 
     for warning in parsed.warnings:
         log.warning("feed=%s %s", source.name, warning)
@@ -274,8 +275,9 @@ async def archive_entry(
     exception. `guarded`: its pages and images must stay off private addresses."""
     # Here, not at the top: lxml, nh3 and trafilatura's helpers are a tenth of the start-up,
     # and a re-poll with nothing new never needs them.
-    from crawler import archive, article, revisions
-
+    from crawler.archive import entries as archive
+    from crawler.archive import revisions
+    from crawler.reader import article
     warnings: list[str] = []
     downloaded: list[ImageAsset] = []  # recorded with this poll even if the entry then fails
     try:

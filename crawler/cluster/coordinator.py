@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from crawler.archive.storage import remove_stale_temp_files
 from crawler.errors import StateError
 from crawler.models import FeedState, Lease, LeaseGrant
-from crawler.storage import remove_stale_temp_files
 from crawler.store.state import StateStore
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from crawler.archive.storage import remove_stale_temp_files
 from crawler.errors import CrawlerError
-from crawler.storage import remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 

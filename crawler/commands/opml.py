@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from crawler.config import Settings
-from crawler.config_edit import ConfigDocument, existing_urls, unique_name, url_key
-from crawler.opml import MAX_OPML_BYTES, ExportFeed, OpmlError, read_opml, write_opml
+from crawler.config.edit import ConfigDocument, existing_urls, unique_name, url_key
+from crawler.config.opml import MAX_OPML_BYTES, ExportFeed, OpmlError, read_opml, write_opml
+from crawler.config.settings import Settings
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 

@@ -18,8 +18,6 @@ from typing import Any, Literal, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from crawler import identity
-from crawler.batching import Batcher
 from crawler.errors import StateError
 from crawler.models import (
     ArchivedEntry,
@@ -32,7 +30,9 @@ from crawler.models import (
     LeaseGrant,
     RobotsCopy,
 )
+from crawler.reader import identity
 from crawler.store import versions
+from crawler.store.batching import Batcher
 from crawler.store.db import Database, open_database, reason, shown
 from crawler.store.schema import (
     aliases,

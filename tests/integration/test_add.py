@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 
-from crawler.config import load_settings
+from crawler.config.settings import load_settings
 from tests.conftest import Item, json_feed, rss
 
 CONFIG = """\

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler import archive, pipeline
+from crawler import pipeline
 from crawler.app import open_deps
-from crawler.config import load_settings
+from crawler.archive import entries as archive
+from crawler.config.settings import load_settings
 from crawler.errors import StateError
 from crawler.models import FeedState
 from crawler.pipeline import crawl_feed

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.config import HttpSettings
+from crawler.config.settings import HttpSettings
 from crawler.errors import CrawlerError
-from crawler.image_worker import ImageWorkers
+from crawler.images.worker import ImageWorkers
 from tests import faults
 from tests.faults import FaultServer
 

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler import archive
+from crawler.archive import entries as archive
 from tests import faults
 from tests.conftest import Item, archived_files, rss, split_document, write_config
 from tests.faults import FaultServer

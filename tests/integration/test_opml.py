@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crawler.config import load_settings
+from crawler.config.settings import load_settings
 from tests.conftest import FIXTURES
 
 OPML = FIXTURES / "opml"

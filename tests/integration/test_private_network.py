@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from crawler.guard import is_public
+from crawler.fetch.guard import is_public
 from tests import faults
 from tests.conftest import Item, archived_files, rss, split_document, write_config
 from tests.faults import FaultServer

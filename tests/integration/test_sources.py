@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.fetch import parse_retry_after
+from crawler.fetch.client import parse_retry_after
+from crawler.fetch.rsshub import InstancePool
 from crawler.models import RobotsCopy
-from crawler.rsshub import InstancePool
 from crawler.store.state import StateStore
 from tests import faults
 from tests.conftest import Item, archived_files, rss, split_document, write_config

@@ -78,14 +78,14 @@ def test_a_certificate_no_trusted_ca_signed_fails_the_feed_clearly(
 async def test_http2_is_negotiated_over_tls_when_configured(
     tmp_path: Path, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`http2: true`: the pools (httpcore on asyncio's streams, `crawler.netio`) offer h2 by ALPN."""
+    """`http2: true`: the pools (httpcore on asyncio's streams, `crawler.fetch.netio`) offer h2 by ALPN."""
     import asyncio
     import socket
 
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from crawler.fetch import Clients, Fetcher
+    from crawler.fetch.client import Clients, Fetcher
     from crawler.models import HttpSettings
 
     async def app(scope: dict[str, object], receive: object, send: object) -> None:

@@ -13,9 +13,9 @@ import pytest
 
 from crawler import app
 from crawler.app import crawl_all, open_deps, run_once
-from crawler.config import load_settings
+from crawler.config.settings import load_settings
 from crawler.pipeline import poll_feed
-from crawler.workers import CpuPool
+from crawler.runtime.workers import CpuPool
 from tests import faults
 from tests.conftest import Item, rss, write_config
 from tests.faults import FaultServer
@@ -24,7 +24,7 @@ from tests.faults import FaultServer
 def test_warm_up_starts_the_forkserver_and_returns_at_once() -> None:
     # In a fresh interpreter: this one's forkserver may be running already for other tests.
     check = (
-        "import os, time; from pathlib import Path; from crawler.workers import CpuPool\n"
+        "import os, time; from pathlib import Path; from crawler.runtime.workers import CpuPool\n"
         "pool = CpuPool(); t = time.monotonic(); pool.warm_up(); took = time.monotonic() - t\n"
         "kids = [p for p in Path('/proc').iterdir() if p.name.isdigit() and (p / 'stat').read_text()"
         ".rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.archive import entry_relpath, format_date, resolve_inside, safe_component
+from crawler.archive.entries import entry_relpath, format_date, resolve_inside, safe_component
 from crawler.errors import ArchiveError
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from crawler.batching import Batcher
+from crawler.store.batching import Batcher
 
 
 async def test_items_submitted_during_a_batch_go_together_into_the_next_one() -> None:

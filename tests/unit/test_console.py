@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from crawler.console import Sheet, print_summary, show
 from crawler.models import FeedReport
+from crawler.ops.console import Sheet, print_summary, show
 
 HOSTILE = "[bold]odd[/bold] [/x] :fire:"
 

@@ -1,4 +1,4 @@
-"""Full-text extraction (`crawler.extract`): trafilatura's HTML output, without the work we never read
+"""Full-text extraction (`crawler.reader.extract`): trafilatura's HTML output, without the work we never read
 and without the teasers for the site's other pages."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trafilatura
 
-from crawler.extract import _WRAPPER, extract_main_html
+from crawler.reader.extract import _WRAPPER, extract_main_html
 from tests.unit.test_quality import PAGE
 
 TABLE_PAGE = """<html><head><title>Results</title></head><body><main>

@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from crawler.config import HttpSettings
+from crawler.config.settings import HttpSettings
 from crawler.errors import (
     ConnectError,
     FetchError,
@@ -22,7 +22,7 @@ from crawler.errors import (
     RedirectError,
     TooLarge,
 )
-from crawler.fetch import Clients, Fetcher, cache_max_age, parse_retry_after, translate_httpx_errors
+from crawler.fetch.client import Clients, Fetcher, cache_max_age, parse_retry_after, translate_httpx_errors
 from tests.faults import FaultServer, redirect, respond
 
 HTTP = HttpSettings(
@@ -241,7 +241,7 @@ async def test_a_waiting_page_is_served_before_a_waiting_feed_and_a_feed_before_
     workers wait on them), then feeds, then images, each kind in its order of arrival."""
     from dataclasses import replace
 
-    from crawler.slots import Priority
+    from crawler.fetch.slots import Priority
 
     http = replace(HTTP, concurrency=1, per_host=8)  # the global slot is the one they wait for
     for path in ("/image", "/feed", "/page-1", "/page-2"):

@@ -4,7 +4,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.frontmatter import plain_or_quoted, quoted, render_front_matter
+from crawler.archive.frontmatter import plain_or_quoted, quoted, render_front_matter
 
 
 @settings(max_examples=400, deadline=None)

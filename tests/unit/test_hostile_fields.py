@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler import archive, article
+from crawler.archive import entries as archive
 from crawler.errors import MalformedURL, ParseError
-from crawler.fetch import Clients, Fetcher
+from crawler.fetch.client import Clients, Fetcher
+from crawler.fetch.urls import absolute
 from crawler.models import FeedReport, FeedSource, FeedState, FetchResult, HttpSettings
-from crawler.parse import MAX_TTL_SECONDS, parse_feed
-from crawler.schedule import MAX_HINT, next_state
-from crawler.urls import absolute
+from crawler.reader import article
+from crawler.reader.parse import MAX_TTL_SECONDS, parse_feed
+from crawler.runtime.schedule import MAX_HINT, next_state
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 BASE = "https://news.example/a/story.html"

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crawler.identity import canonical_link, distinct
+from crawler.archive.revisions import item_hash, plan, text_hash
 from crawler.models import FeedEntry, KnownEntry
-from crawler.revisions import item_hash, plan, text_hash
-from crawler.text import visible_text
+from crawler.reader.identity import canonical_link, distinct
+from crawler.reader.text import visible_text
 
 CANONICAL = {
     "lower-cases-scheme-and-host": ("HTTPS://Example.COM/Path/Case", "https://example.com/Path/Case"),

@@ -5,8 +5,8 @@ from dataclasses import astuple
 import pytest
 
 from crawler.errors import BadContent
-from crawler.imagerefs import find_images, rewrite_images
-from crawler.images import sniff_image
+from crawler.images.download import sniff_image
+from crawler.reader.imagerefs import find_images, rewrite_images
 
 BASE = "https://news.example/2024/story.html"
 

@@ -10,24 +10,25 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crawler.config import OptionsModel, load_settings
+from crawler.config.settings import OptionsModel, load_settings
 from crawler.models import FeedSource
 
-STAGES = ["crawler.content", "crawler.schedule", "crawler.fetch", "crawler.parse", "crawler.text", "crawler.urls"]
-WORKER_PRELOAD = ["crawler.article", "crawler.image_worker"]  # what workers.py preloads, trafilatura aside
+STAGES = ["crawler.reader.content", "crawler.runtime.schedule", "crawler.fetch.client", "crawler.reader.parse",
+          "crawler.reader.text", "crawler.fetch.urls"]
+WORKER_PRELOAD = ["crawler.reader.article", "crawler.images.worker"]  # what workers.py preloads, trafilatura aside
 
 
 @pytest.mark.parametrize("module", STAGES + WORKER_PRELOAD)
 def test_stages_and_worker_modules_do_not_import_the_config_layer(module: str) -> None:
     check = (f"import sys, {module}; "
-             "print(sorted(m for m in ('crawler.config', 'pydantic', 'yaml') if m in sys.modules))")
+             "print(sorted(m for m in ('crawler.config.settings', 'pydantic', 'yaml') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
 
 def test_config_still_names_the_value_types_other_modules_import_from_it() -> None:
-    from crawler import config, models
-
+    from crawler import models
+    from crawler.config import settings as config
     assert config.FeedSource is models.FeedSource and config.HttpSettings is models.HttpSettings
 
 

@@ -1,4 +1,4 @@
-"""httpcore over asyncio's streams (`crawler.netio`), against a real server on 127.0.0.1."""
+"""httpcore over asyncio's streams (`crawler.fetch.netio`), against a real server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from crawler.config import HttpSettings
+from crawler.config.settings import HttpSettings
 from crawler.errors import FetchTimeout, Unreachable
-from crawler.fetch import Clients, Fetcher
+from crawler.fetch.client import Clients, Fetcher
 
 HTTP = HttpSettings(
     user_agent="feed-archiver-tests", timeout=0.5, total_timeout=10, max_body=10_000, max_redirects=3,

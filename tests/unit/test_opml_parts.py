@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.config_edit import ConfigDocument, slugify, unique_name, url_key
-from crawler.discover import feed_links
+from crawler.config.edit import ConfigDocument, slugify, unique_name, url_key
+from crawler.config.opml import ExportFeed, read_opml, write_opml
+from crawler.fetch.discover import feed_links
 from crawler.models import FeedReport, FeedState
-from crawler.opml import ExportFeed, read_opml, write_opml
 
 
 @pytest.mark.parametrize(("title", "slug"), [

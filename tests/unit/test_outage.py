@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crawler.fetch.outage import NetworkHealth, Outage, PassBarrier
 from crawler.models import FeedReport, FeedSource, FeedState
-from crawler.outage import NetworkHealth, Outage, PassBarrier
-from crawler.schedule import next_state
+from crawler.runtime.schedule import next_state
 
 
 class Clock:
@@ -75,7 +75,7 @@ def test_only_the_window_counts() -> None:
 
 def test_the_daemon_hears_of_the_outage_once_and_of_its_end(caplog: pytest.LogCaptureFixture) -> None:
     health, clock = judge()
-    caplog.set_level(logging.WARNING, "crawler.outage")
+    caplog.set_level(logging.WARNING, "crawler.fetch.outage")
     unreachable(health, "a:80", "b:80", "c:80")
     for _ in range(3):
         assert health.outage() is not None

@@ -7,7 +7,7 @@ import pytest
 
 from crawler.errors import ParseError
 from crawler.models import FetchResult
-from crawler.parse import parse_feed
+from crawler.reader.parse import parse_feed
 
 
 def result(body: bytes, content_type: str = "application/xml", url: str = "https://site.example/feed") -> FetchResult:

@@ -1,4 +1,4 @@
-"""The quality guard's adapter (`crawler.quality`): the text it scores is the archived body's, as read."""
+"""The quality guard's adapter (`crawler.reader.quality`): the text it scores is the archived body's, as read."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.quality import archived_text, readable_text
+from crawler.reader.quality import archived_text, readable_text
 
 # `../shared/extraction-eval` beside the checkout (or beside the folder of its worktrees).
 EVAL = next((d / "shared" / "extraction-eval" for d in Path(__file__).resolve().parents[2:5]
@@ -62,7 +62,7 @@ def test_the_archive_keeps_at_least_the_words_plain_trafilatura_finds_on_real_pa
         figures: dict[str, float] = json.loads(done.stdout)
         return figures
 
-    ours = score("--extractor", "crawler.quality:archived_text")
+    ours = score("--extractor", "crawler.reader.quality:archived_text")
     plain = score()
     assert ours["recall"] >= plain["recall"]
     assert ours["f1"] >= plain["f1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.referers import attempts, check_host_key, check_value
+from crawler.fetch.referers import attempts, check_host_key, check_value
 
 ARTICLE = "https://news.example/2024/story.html"
 RULES = {

@@ -5,7 +5,7 @@ import re
 import lxml.html
 import pytest
 
-from crawler.sanitize import Sanitizer, escape_braces, one_html_block
+from crawler.reader.sanitize import Sanitizer, escape_braces, one_html_block
 
 SANITIZER = Sanitizer(iframe_hosts={"www.youtube.com"})
 

@@ -4,10 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crawler.config import FeedSource
-from crawler.content import better_of, looks_truncated, wants_full_text
+from crawler.config.settings import FeedSource
 from crawler.models import FeedReport, FeedState
-from crawler.schedule import next_state
+from crawler.reader.content import better_of, looks_truncated, wants_full_text
+from crawler.runtime.schedule import next_state
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 SOURCE = FeedSource(name="f", url="http://x/", interval=600)

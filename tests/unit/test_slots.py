@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from crawler.slots import Priority, PrioritySemaphore
+from crawler.fetch.slots import Priority, PrioritySemaphore
 
 
 async def _enter(slots: PrioritySemaphore, priority: Priority, name: str, order: list[str]) -> None:

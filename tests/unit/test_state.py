@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler import identity
 from crawler.errors import StateError
 from crawler.models import ArchivedEntry, EntryChange, FeedEntry, FeedState, ImageAsset
+from crawler.reader import identity
 from crawler.store.state import StateStore
 from tests.pg import PostgresServer
 

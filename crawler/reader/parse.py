@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler.errors import ParseError
-from crawler.identity import canonical_link, distinct
+from crawler.fetch.urls import absolute, shown
 from crawler.models import FeedEntry, FetchResult, ParsedFeed
-from crawler.text import scrub, visible_text
-from crawler.urls import absolute, shown
+from crawler.reader.identity import canonical_link, distinct
+from crawler.reader.text import scrub, visible_text
 
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 # A feed's <ttl> is a hint about when to come back; more than a week is a typo or a joke (and

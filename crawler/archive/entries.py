@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
+from crawler.archive.frontmatter import plain_or_quoted, quoted, render_front_matter
+from crawler.archive.storage import atomic_write_bytes_sync, run_off_loop
 from crawler.errors import ArchiveError
-from crawler.frontmatter import plain_or_quoted, quoted, render_front_matter
 from crawler.models import ArchivedDocument
-from crawler.storage import atomic_write_bytes_sync, run_off_loop
 
 MAX_NAME_BYTES = 200
 REVISIONS_DIR = ".revisions"

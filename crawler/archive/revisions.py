@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from crawler import archive
-from crawler.identity import canonical_link
+from crawler.archive import entries as archive
 from crawler.models import ArchivedDocument, EntryChange, FeedEntry, KnownEntry, UpdatesMode
+from crawler.reader.identity import canonical_link
 
 _DATE_LINE = re.compile(r"^date: .*$", re.MULTILINE)
 

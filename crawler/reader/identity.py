@@ -22,8 +22,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
+from crawler.fetch.urls import split
 from crawler.models import FeedEntry
-from crawler.urls import split
 
 TRACKING_PARAMETERS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "igshid", "spm"})
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from crawler.errors import ConnectError, FetchError, FetchTimeout, HTTPStatusError, NoInstance, RateLimited
-from crawler.fetch import Fetcher
+from crawler.fetch.client import Fetcher
 from crawler.models import FeedAnswer, FeedSource, FeedState
 from crawler.store.state import StateStore
 

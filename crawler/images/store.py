@@ -19,12 +19,12 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from crawler.batching import Batcher
 from crawler.errors import CrawlerError
-from crawler.fetch import Fetcher
-from crawler.image_worker import ImageWorkers
+from crawler.fetch.client import Fetcher
+from crawler.fetch.slots import Priority
+from crawler.images.worker import ImageWorkers
 from crawler.models import ImageAsset
-from crawler.slots import Priority
+from crawler.store.batching import Batcher
 from crawler.store.state import StateStore
 
 _Key = tuple[str, bool]  # (URL, guarded)
@@ -69,7 +69,7 @@ class ImageStore:
         """Every URL that could be had, which of them this article's poll must record, and one
         message per URL that could not be had. `referer` is the article page, sent as the Referer
         unless `rules` (`image_referers:`) say otherwise for an image's host."""
-        from crawler.referers import attempts  # not needed by a re-poll with nothing new
+        from crawler.fetch.referers import attempts  # not needed by a re-poll with nothing new
 
         known = await self._known([u for u in urls if (u, guarded) not in self._tasks], guarded)
         for url in urls:

@@ -30,7 +30,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from crawler.config import ConfigModel, load_settings
+from crawler.config.settings import ConfigModel, load_settings
 from crawler.errors import ConfigError
 
 NAME_LENGTH = 60  # of a name made from a title; the config allows 200

@@ -12,11 +12,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from crawler.archive.storage import atomic_write_bytes_sync, run_off_loop
 from crawler.errors import ArchiveError, BadContent, HTTPStatusError
-from crawler.fetch import Fetcher
+from crawler.fetch.client import Fetcher
+from crawler.fetch.urls import wire_form
 from crawler.models import ImageAsset
-from crawler.storage import atomic_write_bytes_sync, run_off_loop
-from crawler.urls import wire_form
 
 _MAGIC: Sequence[tuple[bytes, int, str]] = (
     (b"\xff\xd8\xff", 0, ".jpg"),

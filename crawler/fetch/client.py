@@ -40,13 +40,13 @@ from crawler.errors import (
     TotalTimeout,
     Unreachable,
 )
-from crawler.guard import BlockedAddress, GuardedBackend, is_private_host
+from crawler.fetch.guard import BlockedAddress, GuardedBackend, is_private_host
+from crawler.fetch.netio import AsyncioBackend, HttpcorePool, HttpxPool, Pool
+from crawler.fetch.outage import NetworkHealth
+from crawler.fetch.slots import Priority, PrioritySemaphore
+from crawler.fetch.urls import absolute, shown
 from crawler.models import FetchResult, HttpSettings
-from crawler.netio import AsyncioBackend, HttpcorePool, HttpxPool, Pool
 from crawler.observe import Observer, RequestKind
-from crawler.outage import NetworkHealth
-from crawler.slots import Priority, PrioritySemaphore
-from crawler.urls import absolute, shown
 
 log = logging.getLogger(__name__)
 

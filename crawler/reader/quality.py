@@ -1,6 +1,6 @@
 """The quality guard's view of an article page: the words the archive keeps of it.
 
-`../shared/extraction-eval/score.py --extractor crawler.quality:archived_text` scores
+`../shared/extraction-eval/score.py --extractor crawler.reader.quality:archived_text` scores
 the project's own extraction on 300 real pages with known text: the page goes through
 the same steps as a fetched article page (`article.prepare` with our trafilatura
 settings, then `article.finish`: links, images, sanitizing, braces), and what a reader
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import lxml.html
 
-from crawler import article
+from crawler.reader import article
 
 # Elements a browser starts on a line of their own: their words must not run into their
 # neighbours' ("end.<p>Next" reads "end. Next", not "end.Next").

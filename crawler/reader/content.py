@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from crawler.models import FullTextMode
-from crawler.text import compact_length, html_to_text, text_length
+from crawler.reader.text import compact_length, html_to_text, text_length
 
 _TRUNCATED = re.compile(
     r"(…|\.\.\.|\[…\]|\[\.\.\.\]|read more|continue reading|read the full|full story|阅读全文|阅读更多|查看全文)\W*$",

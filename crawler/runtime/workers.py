@@ -30,7 +30,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-_PRELOAD = ["trafilatura", "feedparser", "crawler.article", "crawler.image_worker", "crawler.parse"]
+_PRELOAD = ["trafilatura", "feedparser", "crawler.reader.article", "crawler.images.worker", "crawler.reader.parse"]
 
 
 def forkserver_context() -> multiprocessing.context.ForkServerContext:

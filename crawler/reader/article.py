@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from crawler import content
-from crawler.extract import extract_main_html
-from crawler.imagerefs import find_images, rewrite_images
-from crawler.sanitize import Sanitizer, escape_braces, one_html_block
+from crawler.reader import content
+from crawler.reader.extract import extract_main_html
+from crawler.reader.imagerefs import find_images, rewrite_images
+from crawler.reader.sanitize import Sanitizer, escape_braces, one_html_block
 
 _FIRST_IMG_SRC = re.compile(r"<img\b[^>]*?\ssrc=\"([^\"]*)\"")
 

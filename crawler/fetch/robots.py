@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from crawler.errors import Blocked, FetchError, HTTPStatusError, MalformedURL, RedirectError
-from crawler.fetch import Fetcher
+from crawler.fetch.client import Fetcher
 from crawler.models import RobotsCopy
 from crawler.store.state import StateStore
 
