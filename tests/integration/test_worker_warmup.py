@@ -26,8 +26,10 @@ def test_warm_up_starts_the_forkserver_and_returns_at_once() -> None:
     check = (
         "import os, time; from pathlib import Path; from crawler.runtime.workers import CpuPool\n"
         "pool = CpuPool(); t = time.monotonic(); pool.warm_up(); took = time.monotonic() - t\n"
-        "kids = [p for p in Path('/proc').iterdir() if p.name.isdigit() and (p / 'stat').read_text()"
-        ".rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"
+        "def parent(p):\n"
+        "    try: return (p / 'stat').read_text().rsplit(')', 1)[1].split()[1]\n"
+        "    except OSError: return None  # a process of another test that ended while we looked\n"
+        "kids = [p for p in Path('/proc').iterdir() if p.name.isdigit() and parent(p) == str(os.getpid())]\n"
         "print(sum(b'forkserver' in (p / 'cmdline').read_bytes() for p in kids), took < 0.25)"
     )
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True,
