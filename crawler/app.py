@@ -12,21 +12,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from crawler.cluster.coordinator import Coordinator, Leases, Local
-from crawler.cluster.lock import ArchiveLocked, writer_lock
-from crawler.config.settings import FeedSource, Settings, ensure_archive_dir
+from crawler.cluster import ArchiveLocked, Coordinator, Leases, Local, writer_lock
+from crawler.config import FeedSource, Settings, ensure_archive_dir
 from crawler.errors import CrawlerError, StateError
-from crawler.fetch.client import Clients, Fetcher
-from crawler.fetch.outage import NetworkHealth, PassBarrier
-from crawler.images.store import ImageStore
-from crawler.images.worker import ImageWorkers
-from crawler.models import FeedReport, FeedState, Lease
+from crawler.fetch import Clients, Fetcher, NetworkHealth, PassBarrier
+from crawler.images import ImageStore, ImageWorkers
+from crawler.models import FeedReport, FeedState, Lease, feed_state_label
 from crawler.observe import Observer
-from crawler.ops.console import crawl_progress, print_summary
+from crawler.ops import crawl_progress, print_summary
 from crawler.pipeline import Deps, judge_outage, poll_feed, record_poll
-from crawler.runtime.workers import CpuPool, start_forkserver
-from crawler.store import store_exists
-from crawler.store.state import StateStore
+from crawler.runtime import CpuPool, start_forkserver
+from crawler.store import StateStore, store_exists
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +161,6 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
         log.error("%s: this machine could not reach the network; %d feeds were not charged for it",
                   offline[0].error, len(offline))
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURES
-
-
-def feed_state_label(state: FeedState | None) -> str:
-    if state is None or state.last_poll is None:
-        return "new"
-    if state.dead:
-        return "dead"
-    return "failing" if state.consecutive_failures else "ok"
 
 
 def _iso(value: datetime | None) -> str | None:

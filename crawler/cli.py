@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 from crawler import __version__
 
 if TYPE_CHECKING:
-    from crawler.config.settings import Settings
+    from crawler.config import Settings
 
 EXIT_CONFIG = 2
 EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a command ended by SIGPIPE
@@ -71,9 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with _cyclic_gc_paused():
         # The heavy imports, all here: pydantic and PyYAML, rich, then (below) httpx and SQLAlchemy.
-        from crawler.config.settings import load_settings
+        from crawler.config import load_settings
         from crawler.errors import ConfigError
-        from crawler.ops.console import setup_logging
+        from crawler.ops import setup_logging
 
     default_level = "warning" if args.command == "crawl" and sys.stderr.isatty() else "info"
     setup_logging(args.log_level or default_level, args.log_format)
@@ -99,7 +99,7 @@ def _start_workers_for_a_new_archive(settings: Settings) -> None:
     from crawler.store import store_exists
 
     if not store_exists(settings.state_url):
-        from crawler.runtime.workers import start_forkserver
+        from crawler.runtime import start_forkserver
 
         start_forkserver()
 
@@ -125,14 +125,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from crawler import app
 
     if args.command == "check":
-        from crawler.ops.console import print_feeds
+        from crawler.ops import print_feeds
 
         print_feeds(app.describe_feeds(settings))
         print(f"{args.config}: valid, {len(settings.feeds)} feeds")
         return 0
     if args.command == "status":
         from crawler.errors import StateError
-        from crawler.ops.console import print_status
+        from crawler.ops import print_status
 
         try:
             rows = asyncio.run(app.status_rows(settings))

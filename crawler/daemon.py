@@ -28,15 +28,14 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.app import EXIT_STARTUP, open_deps, utc_now
-from crawler.archive.storage import remove_stale_temp_files
-from crawler.cluster.lock import ArchiveLocked, writer_lock
-from crawler.config.settings import FeedSource, Settings, ensure_archive_dir, load_settings
+from crawler.archive import remove_stale_temp_files
+from crawler.cluster import ArchiveLocked, writer_lock
+from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
 from crawler.errors import ConfigError, StateError
 from crawler.models import FeedState
 from crawler.ops import ListenError, open_endpoint, readiness
 from crawler.pipeline import Deps, crawl_feed
-from crawler.runtime.pool import FeedPool
-from crawler.runtime.schedule import jitter_limit
+from crawler.runtime import FeedPool, jitter_limit
 
 log = logging.getLogger(__name__)
 

@@ -277,3 +277,12 @@ class FeedReport:
     @property
     def ok(self) -> bool:
         return self.status != "failed" and self.failed == 0
+
+
+def feed_state_label(state: FeedState | None) -> str:
+    """The state `status` and the metrics show: `new`, `ok`, `failing` or `dead`."""
+    if state is None or state.last_poll is None:
+        return "new"
+    if state.dead:
+        return "dead"
+    return "failing" if state.consecutive_failures else "ok"

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crawler.cluster.coordinator import Coordinator
-from crawler.config.settings import Settings
+from crawler.cluster import Coordinator
+from crawler.config import Settings
 from crawler.errors import CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited
-from crawler.fetch.client import Fetcher, cache_max_age
-from crawler.fetch.outage import NetworkHealth
-from crawler.images.store import ImageStore
+from crawler.fetch import Fetcher, NetworkHealth, cache_max_age
+from crawler.images import ImageStore
 from crawler.models import (
     ArchivedEntry,
     EntryChange,
@@ -45,15 +44,12 @@ from crawler.models import (
     ParsedFeed,
 )
 from crawler.observe import Observer
-from crawler.reader import content, identity
-from crawler.reader.parse import parse_feed
-from crawler.runtime.schedule import next_state
-from crawler.runtime.workers import CpuPool
-from crawler.store.state import StateStore
+from crawler.reader import content, parse_feed
+from crawler.runtime import CpuPool, next_state
+from crawler.store import StateStore, legacy_fingerprint
 
 if TYPE_CHECKING:  # imported when first needed: a re-poll of unchanged `url:` feeds needs neither
-    from crawler.fetch.robots import Robots
-    from crawler.fetch.rsshub import InstancePool
+    from crawler.fetch import InstancePool, Robots
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +191,7 @@ async def _fetch_feed(source: FeedSource, state: FeedState, deps: Deps, now: dat
             accept=FEED_ACCEPT,
         )
         return FeedAnswer("", result, state.etag, state.last_modified)
-    from crawler.fetch.rsshub import InstancePool, fetch_route
+    from crawler.fetch import InstancePool, fetch_route
 
     if deps.instances is None:
         deps.instances = InstancePool(deps.store)
@@ -220,7 +216,7 @@ def _robots(deps: Deps) -> Robots | None:
     if not deps.settings.http.robots:
         return None
     if deps.robots is None:
-        from crawler.fetch.robots import Robots
+        from crawler.fetch import Robots
 
         deps.robots = Robots(deps.fetcher, deps.store, deps.settings.http.user_agent, deps.clock)
     return deps.robots
@@ -319,7 +315,7 @@ async def archive_entry(
             return EntryOutcome(entry.id, outcome, change=change, warnings=tuple(warnings), images=tuple(downloaded))
         on_disk = await archive.write_document(deps.settings.archive_dir, doc, entry.id)
         archived = ArchivedEntry(
-            entry.id, identity.legacy_fingerprint(entry), doc.relpath, on_disk, now, link=entry.canonical or None,
+            entry.id, legacy_fingerprint(entry), doc.relpath, on_disk, now, link=entry.canonical or None,
             text_hash=text_hash, item_hash=revisions.item_hash(entry), updated=entry.updated,
         )
         return EntryOutcome(

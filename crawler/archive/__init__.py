@@ -5,3 +5,22 @@
     revisions    whether a known entry changed, and keeping the previous file
     storage      atomic writes and sweeping stale temporary files
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crawler import lazy_exports
+
+# Public names, imported on first use (PEP 562): importing the package costs nothing, and the
+# re-poll loads no module it does not use.
+if TYPE_CHECKING:
+    from crawler.archive.storage import atomic_write_bytes_sync, remove_stale_temp_files, run_off_loop
+else:
+    __getattr__ = lazy_exports(__name__, {
+        "storage": "atomic_write_bytes_sync remove_stale_temp_files run_off_loop",
+    })
+
+__all__ = [
+    "atomic_write_bytes_sync", "remove_stale_temp_files", "run_off_loop",
+]

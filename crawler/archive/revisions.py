@@ -24,7 +24,7 @@ from pathlib import Path
 
 from crawler.archive import entries as archive
 from crawler.models import ArchivedDocument, EntryChange, FeedEntry, KnownEntry, UpdatesMode
-from crawler.reader.identity import canonical_link
+from crawler.reader import canonical_link
 
 _DATE_LINE = re.compile(r"^date: .*$", re.MULTILINE)
 

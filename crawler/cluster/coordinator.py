@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from crawler.archive.storage import remove_stale_temp_files
+from crawler.archive import remove_stale_temp_files
 from crawler.errors import StateError
 from crawler.models import FeedState, Lease, LeaseGrant
-from crawler.store.state import StateStore
+from crawler.store import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from crawler.archive.storage import remove_stale_temp_files
+from crawler.archive import remove_stale_temp_files
 from crawler.errors import CrawlerError
 
 log = logging.getLogger(__name__)

@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from crawler.config.edit import ConfigDocument, existing_urls, unique_name, url_key
-from crawler.config.settings import Settings
+from crawler.config import ConfigDocument, Settings, existing_urls, unique_name, url_key
 from crawler.errors import ConfigError, FetchError, ParseError
-from crawler.fetch.client import Clients, Fetcher
-from crawler.fetch.discover import FeedLink, feed_links
+from crawler.fetch import Clients, FeedLink, Fetcher, feed_links
 from crawler.models import FetchResult, ParsedFeed
 from crawler.pipeline import FEED_ACCEPT
-from crawler.reader.parse import parse_feed
+from crawler.reader import parse_feed
 
 EXIT_ADDED, EXIT_NO_FEED, EXIT_USAGE = 0, 1, 2
 

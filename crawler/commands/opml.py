@@ -16,9 +16,18 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from crawler.config.edit import ConfigDocument, existing_urls, unique_name, url_key
-from crawler.config.opml import MAX_OPML_BYTES, ExportFeed, OpmlError, read_opml, write_opml
-from crawler.config.settings import Settings
+from crawler.config import (
+    MAX_OPML_BYTES,
+    ConfigDocument,
+    ExportFeed,
+    OpmlError,
+    Settings,
+    existing_urls,
+    read_opml,
+    unique_name,
+    url_key,
+    write_opml,
+)
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 

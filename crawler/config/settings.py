@@ -254,7 +254,7 @@ class ConfigModel(_Strict):
     @field_validator("image_referers")
     @classmethod
     def _image_referers(cls, value: dict[str, str]) -> dict[str, str]:
-        from crawler.fetch.referers import check_host_key, check_value
+        from crawler.fetch import check_host_key, check_value
 
         rules: dict[str, str] = {}
         for key, referer in value.items():

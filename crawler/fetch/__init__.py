@@ -12,3 +12,38 @@ slots, URLs, robots.txt, Referers, RSSHub instances, our own network's health, f
     rsshub    RSSHub instances: failover and resting
     discover  a page's <link rel="alternate"> feeds (for `add`)
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crawler import lazy_exports
+
+# Public names, imported on first use (PEP 562): importing the package costs nothing, and the
+# re-poll loads no module it does not use.
+if TYPE_CHECKING:
+    from crawler.fetch.client import Clients, Fetcher, cache_max_age
+    from crawler.fetch.discover import FeedLink, feed_links
+    from crawler.fetch.outage import NetworkHealth, PassBarrier
+    from crawler.fetch.referers import attempts, check_host_key, check_value
+    from crawler.fetch.robots import Robots
+    from crawler.fetch.rsshub import InstancePool, fetch_route
+    from crawler.fetch.slots import Priority
+    from crawler.fetch.urls import WEB_SCHEMES, absolute, host_of, shown, split, wire_form
+else:
+    __getattr__ = lazy_exports(__name__, {
+        "client": "Clients Fetcher cache_max_age",
+        "discover": "FeedLink feed_links",
+        "outage": "NetworkHealth PassBarrier",
+        "referers": "attempts check_host_key check_value",
+        "robots": "Robots",
+        "rsshub": "InstancePool fetch_route",
+        "slots": "Priority",
+        "urls": "WEB_SCHEMES absolute host_of shown split wire_form",
+    })
+
+__all__ = [
+    "Clients", "FeedLink", "Fetcher", "InstancePool", "NetworkHealth", "PassBarrier", "Priority", "Robots",
+    "WEB_SCHEMES", "absolute", "attempts", "cache_max_age", "check_host_key", "check_value", "feed_links",
+    "fetch_route", "host_of", "shown", "split", "wire_form",
+]

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from crawler.errors import Blocked, FetchError, HTTPStatusError, MalformedURL, RedirectError
 from crawler.fetch.client import Fetcher
 from crawler.models import RobotsCopy
-from crawler.store.state import StateStore
+from crawler.store import StateStore
 
 if TYPE_CHECKING:
     from urllib.robotparser import RobotFileParser

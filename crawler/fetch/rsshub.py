@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from crawler.errors import ConnectError, FetchError, FetchTimeout, HTTPStatusError, NoInstance, RateLimited
 from crawler.fetch.client import Fetcher
 from crawler.models import FeedAnswer, FeedSource, FeedState
-from crawler.store.state import StateStore
+from crawler.store import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from crawler.archive.storage import atomic_write_bytes_sync, run_off_loop
+from crawler.archive import atomic_write_bytes_sync, run_off_loop
 from crawler.errors import ArchiveError, BadContent, HTTPStatusError
-from crawler.fetch.client import Fetcher
-from crawler.fetch.urls import wire_form
+from crawler.fetch import Fetcher, wire_form
 from crawler.models import ImageAsset
 
 _MAGIC: Sequence[tuple[bytes, int, str]] = (

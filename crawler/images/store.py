@@ -20,12 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from crawler.errors import CrawlerError
-from crawler.fetch.client import Fetcher
-from crawler.fetch.slots import Priority
+from crawler.fetch import Fetcher, Priority
 from crawler.images.worker import ImageWorkers
 from crawler.models import ImageAsset
-from crawler.store.batching import Batcher
-from crawler.store.state import StateStore
+from crawler.store import Batcher, StateStore
 
 _Key = tuple[str, bool]  # (URL, guarded)
 
@@ -69,7 +67,7 @@ class ImageStore:
         """Every URL that could be had, which of them this article's poll must record, and one
         message per URL that could not be had. `referer` is the article page, sent as the Referer
         unless `rules` (`image_referers:`) say otherwise for an image's host."""
-        from crawler.fetch.referers import attempts  # not needed by a re-poll with nothing new
+        from crawler.fetch import attempts  # not needed by a re-poll with nothing new
 
         known = await self._known([u for u in urls if (u, guarded) not in self._tasks], guarded)
         for url in urls:

@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from crawler.errors import CrawlerError
-from crawler.fetch.client import Clients, Fetcher
+from crawler.fetch import Clients, Fetcher
 from crawler.images.download import download_image
 from crawler.models import HttpSettings, ImageAsset
 from crawler.observe import Observer, RequestKind
-from crawler.runtime.workers import forkserver_context
+from crawler.runtime import forkserver_context
 
 log = logging.getLogger(__name__)
 

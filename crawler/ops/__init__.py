@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
+from crawler import lazy_exports
 from crawler.errors import CrawlerError, StateError
 from crawler.observe import Observer
 
@@ -65,3 +67,17 @@ def readiness(ping: Callable[[], Awaitable[None]], scheduler_running: Callable[[
         return None
 
     return check
+
+# Public names, imported on first use (PEP 562): importing the package costs nothing, and the
+# re-poll loads no module it does not use.
+if TYPE_CHECKING:
+    from crawler.ops.console import crawl_progress, print_feeds, print_status, print_summary, setup_logging
+else:
+    __getattr__ = lazy_exports(__name__, {
+        "console": "crawl_progress print_feeds print_status print_summary setup_logging",
+    })
+
+__all__ = [
+    "ListenError", "Readiness", "crawl_progress", "open_endpoint", "print_feeds", "print_status", "print_summary",
+    "readiness", "setup_logging",
+]

@@ -24,7 +24,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from crawler.config.settings import split_listen
+from crawler.config import split_listen
 from crawler.ops import READY_TIMEOUT, Endpoint, ListenError, Readiness
 from crawler.ops.metrics import Metrics
 

@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
-from crawler.app import feed_state_label
-from crawler.models import FeedReport, FeedState, ImageAsset
+from crawler.models import FeedReport, FeedState, ImageAsset, feed_state_label
 from crawler.observe import Observer, RequestKind
 
 POLL_OUTCOMES = ("ok", "not_modified", "failed")

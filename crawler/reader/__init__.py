@@ -10,3 +10,24 @@
     text       plain text of HTML, for titles and checksums
     quality    the extraction's score on the shared evaluation pages
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crawler import lazy_exports
+
+# Public names, imported on first use (PEP 562): importing the package costs nothing, and the
+# re-poll loads no module it does not use.
+if TYPE_CHECKING:
+    from crawler.reader.identity import canonical_link
+    from crawler.reader.parse import parse_feed
+else:
+    __getattr__ = lazy_exports(__name__, {
+        "identity": "canonical_link",
+        "parse": "parse_feed",
+    })
+
+__all__ = [
+    "canonical_link", "parse_feed",
+]

@@ -9,7 +9,7 @@ import re
 import unicodedata
 from typing import Any
 
-from crawler.fetch.urls import WEB_SCHEMES, absolute, split
+from crawler.fetch import WEB_SCHEMES, absolute, split
 
 _WRAPPER = re.compile(r"^\s*<html>\s*<body>\s*|\s*</body>\s*</html>\s*$")
 # The share of a block's text in links above which trafilatura's own link-density test calls it boilerplate.

@@ -10,19 +10,18 @@ a link grows `utm_*` parameters, or every item carries the same guid. So:
   different links identifies nothing, and those items are known by their canonical links.
 - A new id whose canonical link matches a stored entry of the same feed is that entry:
   `StateStore.known_entries` answers by id, then by alias, then by canonical link, then (rows
-  written before links were stored) by `legacy_fingerprint`.
+  written before links were stored) by `crawler.store.legacy_fingerprint`.
 
 Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from crawler.fetch.urls import split
+from crawler.fetch import split
 from crawler.models import FeedEntry
 
 TRACKING_PARAMETERS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "igshid", "spm"})
@@ -89,11 +88,3 @@ def distinct(entries: Iterable[FeedEntry]) -> tuple[FeedEntry, ...]:
             seen_links.add(item.canonical)
         kept.append(item)
     return tuple(kept)
-
-
-def legacy_fingerprint(entry: FeedEntry) -> str | None:
-    """Link + title, as stores written before canonical links matched entries by."""
-    if not entry.link:
-        return None
-    return hashlib.sha256(f"{entry.link}\x00{entry.title}".encode()).hexdigest()[:32]
-

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import lxml.html
 
-from crawler.fetch.urls import absolute, shown
+from crawler.fetch import absolute, shown
 
 # Lazy-loading scripts keep the real URL in one of these; `src` then holds a placeholder.
 _LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-actualsrc", "data-url", "data-orig-src")

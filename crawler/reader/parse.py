@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler.errors import ParseError
-from crawler.fetch.urls import absolute, shown
+from crawler.fetch import absolute, shown
 from crawler.models import FeedEntry, FetchResult, ParsedFeed
 from crawler.reader.identity import canonical_link, distinct
 from crawler.reader.text import scrub, visible_text

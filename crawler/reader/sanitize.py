@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import nh3
 
-from crawler.fetch.urls import host_of
+from crawler.fetch import host_of
 
 _TAGS = (nh3.ALLOWED_TAGS - {"area", "map"}) | {
     "figure", "figcaption", "picture", "iframe", "video", "audio", "source", "section", "main",

@@ -4,3 +4,26 @@
     workers   the forkserver and `CpuPool`, the processes that extract and parse off the event loop
     schedule  pure: a feed's next due time and backoff after a poll
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crawler import lazy_exports
+
+# Public names, imported on first use (PEP 562): importing the package costs nothing, and the
+# re-poll loads no module it does not use.
+if TYPE_CHECKING:
+    from crawler.runtime.pool import FeedPool
+    from crawler.runtime.schedule import jitter_limit, next_state
+    from crawler.runtime.workers import CpuPool, forkserver_context, start_forkserver
+else:
+    __getattr__ = lazy_exports(__name__, {
+        "pool": "FeedPool",
+        "schedule": "jitter_limit next_state",
+        "workers": "CpuPool forkserver_context start_forkserver",
+    })
+
+__all__ = [
+    "CpuPool", "FeedPool", "forkserver_context", "jitter_limit", "next_state", "start_forkserver",
+]

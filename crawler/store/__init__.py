@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crawler import lazy_exports
 
 
 def store_exists(url: str) -> bool:
@@ -20,3 +23,18 @@ def store_exists(url: str) -> bool:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///")).exists()
     return True
+
+# Public names, imported on first use (PEP 562): importing the package costs nothing, and the
+# re-poll loads no module it does not use.
+if TYPE_CHECKING:
+    from crawler.store.batching import Batcher
+    from crawler.store.state import StateStore, legacy_fingerprint
+else:
+    __getattr__ = lazy_exports(__name__, {
+        "batching": "Batcher",
+        "state": "StateStore legacy_fingerprint",
+    })
+
+__all__ = [
+    "Batcher", "StateStore", "legacy_fingerprint", "store_exists",
+]

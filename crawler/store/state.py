@@ -8,6 +8,7 @@ lists the archive; polls that end together are recorded in one transaction (grou
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -30,7 +31,6 @@ from crawler.models import (
     LeaseGrant,
     RobotsCopy,
 )
-from crawler.reader import identity
 from crawler.store import versions
 from crawler.store.batching import Batcher
 from crawler.store.db import Database, open_database, reason, shown
@@ -229,7 +229,7 @@ class StateStore:
                   keyed(lambda e: e.canonical), 5, "link")
             match(conn, lambda prints: sa.select(*_KNOWN, entries.c.fingerprint).where(
                 here, entries.c.link.is_(None), entries.c.fingerprint.in_(prints)).order_by(oldest),
-                  keyed(identity.legacy_fingerprint), 6, "link")
+                  keyed(legacy_fingerprint), 6, "link")
 
         await self._run(lookup)
         return found
@@ -505,3 +505,10 @@ def _insert_for(dialect: str) -> Callable[[sa.Table], Any]:
     from sqlalchemy.dialects import sqlite
 
     return sqlite.insert
+
+
+def legacy_fingerprint(entry: FeedEntry) -> str | None:
+    """Link + title, as stores written before canonical links matched entries by."""
+    if not entry.link:
+        return None
+    return hashlib.sha256(f"{entry.link}\x00{entry.title}".encode()).hexdigest()[:32]

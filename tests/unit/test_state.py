@@ -15,7 +15,7 @@ import pytest
 from crawler.errors import StateError
 from crawler.models import ArchivedEntry, EntryChange, FeedEntry, FeedState, ImageAsset
 from crawler.reader import identity
-from crawler.store.state import StateStore
+from crawler.store.state import StateStore, legacy_fingerprint
 from tests.pg import PostgresServer
 
 WHEN = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
@@ -56,7 +56,7 @@ async def test_known_entries_are_found_by_id_alias_canonical_link_or_old_fingerp
     old = item("old-guid", "http://a.test/old", "Old title")
     await store.save_poll(FeedState("a"), "http://a.test/", [
         entry("e1", link="http://a.test/1"),
-        entry("old-guid", identity.legacy_fingerprint(old)),  # written before links were stored
+        entry("old-guid", legacy_fingerprint(old)),  # written before links were stored
     ], new_aliases=[("alias-of-e1", "e1")])
     await store.save_poll(FeedState("b"), "http://b.test/", [entry("e9", link="http://a.test/9")])
 
