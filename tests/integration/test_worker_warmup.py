@@ -85,7 +85,7 @@ def test_the_crawl_command_starts_the_forkserver_for_a_new_archive_before_its_ow
     # In a fresh interpreter, so that what it has imported when the warm-up comes is its own doing.
     crawl = _crawl_in_a_fresh_interpreter(
         tmp_path, server,
-        "from crawler import workers\nseen = []\nstart = workers.start_forkserver\n"
+        "from crawler.runtime import workers\nseen = []\nstart = workers.start_forkserver\n"
         "def warm_up():\n    seen.append('sqlalchemy' in sys.modules or 'httpx' in sys.modules)\n    start()\n"
         "workers.start_forkserver = warm_up\n",
         "seen[:1]",
