@@ -12,7 +12,7 @@ import pytest
 from crawler.reader.quality import archived_text, readable_text
 
 # `../shared/extraction-eval` beside the checkout (or beside the folder of its worktrees).
-EVAL = next((d / "shared" / "extraction-eval" for d in Path(__file__).resolve().parents[2:5]
+EVAL = next((d / "shared" / "extraction-eval" for d in Path(__file__).resolve().parents[3:6]
              if (d / "shared" / "extraction-eval" / "score.py").exists()), Path("/nonexistent"))
 
 PARAGRAPHS = [

@@ -7,7 +7,7 @@ import pytest
 import trafilatura
 
 from crawler.reader.extract import _WRAPPER, extract_main_html
-from tests.unit.test_quality import PAGE
+from tests.unit.reader.test_quality import PAGE
 
 TABLE_PAGE = """<html><head><title>Results</title></head><body><main>
 <h2>League results</h2><p>The <b>home side</b> won on <i>penalties</i>, see <a href="/report">the report</a>.</p>
