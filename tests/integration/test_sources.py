@@ -452,3 +452,54 @@ def test_http_robots_false_does_not_ask(tmp_path: Path, cli, hosts) -> None:
     config = write_config(tmp_path, [{"name": "site", "url": feed, "images": False}], http={"robots": False})
     assert cli("crawl", "--config", str(config)).code == 0
     assert "/robots.txt" not in site.paths() and "/story.html" in site.paths()
+
+
+@pytest.mark.parametrize("line", ["Crawl-delay: ²", "Request-rate: ²/5"])
+def test_a_robots_txt_line_nobody_can_read_is_ignored_and_every_item_is_archived(
+    tmp_path: Path, cli, hosts, line: str
+) -> None:
+    odd, healthy = hosts("127.0.0.55"), hosts("127.0.0.56")
+    odd.route("/robots.txt", text(f"User-agent: *\n{line}\nDisallow: /private/\n"))
+    for server in (odd, healthy):
+        server.route("/story.html", faults.respond(200, PAGE, "text/html; charset=utf-8"))
+    odd.route("/private/a.html", faults.respond(200, PAGE, "text/html; charset=utf-8"))
+    items = [Item("On the odd host", odd.url("/story.html"), "<p>Short summary.</p>"),
+             Item("Behind its rule", odd.url("/private/a.html"), "<p>Short summary.</p>"),
+             Item("On a healthy host", healthy.url("/story.html"), "<p>Short summary.</p>")]
+    feed = healthy.route("/feed.xml", faults.respond(200, rss(items), "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "site", "url": feed, "images": False}])
+
+    first = cli("crawl", "--config", str(config))
+    assert first.code == 0, first.err
+    assert "Traceback" not in first.err and "internal error" not in first.err
+    assert len(archived_files(tmp_path / "archive")) == 3
+    assert "/story.html" in odd.paths() and "/private/a.html" not in odd.paths(), "the file's other rules hold"
+    assert status(cli, config)["site"]["consecutive_failures"] == 0
+
+    healthy.route("/feed.xml", faults.respond(200, rss([*items, Item(
+        "Next day", odd.url("/later.html"), "<p>Short summary.</p>")]), "application/rss+xml"))
+    odd.route("/later.html", faults.respond(200, PAGE, "text/html; charset=utf-8"))
+    again = cli("crawl", "--config", str(config))  # the store's copy is read this time
+    assert again.code == 0, again.err
+    assert odd.paths().count("/robots.txt") == 1 and "/later.html" in odd.paths()
+    assert len(archived_files(tmp_path / "archive")) == 4
+
+
+@pytest.mark.parametrize(
+    ("robots", "blocked"),
+    [
+        pytest.param("User-agent: *\nDisallow: /*.html\n", "/art/a.html", id="wildcard"),
+        pytest.param("User-agent: *\nDisallow: /art/a.html$\n", "/art/a.html", id="end anchor"),
+        pytest.param("User-agent: *\nAllow: /\nDisallow: /art/\n", "/art/a.html", id="longest match"),
+    ],
+)
+def test_a_crawl_obeys_rfc_9309_matching(tmp_path: Path, cli, hosts, robots: str, blocked: str) -> None:
+    site = hosts("127.0.0.57")
+    feed = robots_site(site, text(robots), [blocked, "/other/b"])
+    config = write_config(tmp_path, [{"name": "site", "url": feed, "images": False}])
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 0, result.err
+    assert blocked not in site.paths() and "/other/b" in site.paths()
+    assert "kept the feed's text: robots.txt of " + site.url("") in result.err
