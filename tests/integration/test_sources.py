@@ -322,6 +322,61 @@ def test_image_referers_mistakes_are_config_errors(tmp_path: Path, cli) -> None:
     assert "image_referers" in message and "is not a host name" in message
 
 
+NOT_A_FEED: dict[str, Callable[[FaultServer], faults.Fault]] = {
+    "an HTML error page": lambda a: faults.respond(
+        200, b"<!doctype html><html><body><h1>Error</h1><p>upstream failed</p></body></html>", "text/html"),
+    "a redirect loop": lambda a: faults.redirect(a.url("/news")),
+    "a body over max_body": lambda a: faults.respond(
+        200, rss([Item(f"Item {i}", f"https://news.example/{i}", "<p>x</p>" * 200) for i in range(40)]),
+        "application/rss+xml"),
+    "an empty 200": lambda a: faults.respond(200, b"", "application/rss+xml"),
+}
+
+
+@pytest.mark.parametrize("answer", list(NOT_A_FEED))
+def test_anything_but_a_feed_from_one_instance_moves_the_poll_on_and_rests_it(
+    tmp_path: Path, cli, hosts, answer: str
+) -> None:
+    a, b = hosts("127.0.0.2"), hosts("127.0.0.3")
+    a.route("/news", NOT_A_FEED[answer](a))
+    b.route("/news", faults.respond(200, FEED, "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "news", "route": "/news", **NEVER_FULL_TEXT}],
+                          rsshub=[a.url(""), b.url("")], http={"max_body": 20_000, "retries": 0})
+
+    first = cli("crawl", "--config", str(config))
+
+    assert first.code == 0, first.err
+    assert b.paths() == ["/news"]
+    row = status(cli, config)["news"]
+    assert row["instance"] == b.url("") and row["consecutive_failures"] == 0 and row["last_error"] is None
+    assert len(archived_files(tmp_path / "archive")) == 1
+    assert f"rsshub instance {a.url('')} rests until" in first.err
+
+    asked = len(a.paths())
+    second = cli("crawl", "--config", str(config))  # a new process: the rest comes from the store
+    assert second.code == 0, second.err
+    assert len(a.paths()) == asked, "a resting instance is not asked"
+    assert b.paths() == ["/news", "/news"]
+
+
+def test_when_no_instance_gives_a_feed_the_poll_fails_naming_each_and_none_rests(tmp_path: Path, cli, hosts) -> None:
+    a, b = hosts("127.0.0.2"), hosts("127.0.0.3")
+    a.route("/news", NOT_A_FEED["an HTML error page"](a))
+    b.route("/news", NOT_A_FEED["an empty 200"](b))
+    config = write_config(tmp_path, [{"name": "news", "route": "/news", **NEVER_FULL_TEXT}],
+                          rsshub=[a.url(""), b.url("")])
+
+    first = cli("crawl", "--config", str(config))
+
+    assert first.code == 1
+    error = str(status(cli, config)["news"]["last_error"])
+    assert error.startswith("no RSSHub instance served /news")
+    assert f"{a.url('')}: an HTML page, not a feed" in error and f"{b.url('')}: empty response" in error
+    assert "rests until" not in first.err, "the route's fault, it seems: no instance rests for it"
+    assert cli("crawl", "--config", str(config)).code == 1
+    assert (a.paths(), b.paths()) == (["/news", "/news"], ["/news", "/news"])
+
+
 # -- robots.txt -----------------------------------------------------------------------------------
 
 PAGE = ("<html><body><article><h1>Story</h1>"
