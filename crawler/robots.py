@@ -80,7 +80,7 @@ class Robots:
     ) -> None:
         self._fetcher = fetcher
         self._store = store
-        self._agent = product_token(user_agent)
+        self._agent = _product_token(user_agent)
         self._clock = clock
         self._sleep = sleep
         self._monotonic = monotonic
@@ -171,7 +171,7 @@ class Robots:
         return _Rules(None, True, 0.0, until, f"robots.txt of {origin} is unavailable ({error}) and")
 
 
-def product_token(user_agent: str) -> str:
+def _product_token(user_agent: str) -> str:
     """The name robots.txt groups are matched against (RFC 9309, 2.2.1): `FooBot` of
     `FooBot/2.1 (+https://foo.example/bot)`; not the words of the comment after it."""
     token = re.match(r"[A-Za-z0-9_-]+", user_agent.strip())
