@@ -115,14 +115,14 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
                 deps.clock(), time.monotonic())
     report = poll.report
     try:
-        poll.answer = await _fetch_feed(source, poll.state, deps, poll.now)
+        poll.answer, parsed = await _fetch_feed(source, poll.state, deps, poll.now)
         result = poll.answer.result
         report.http_status = result.status
         report.ttl_seconds = cache_max_age(result.headers)
         if result.not_modified:
             report.status = "not_modified"
         else:
-            poll.parsed = await _parse(result, deps)
+            poll.parsed = parsed if parsed is not None else await _parse(result, deps)
             report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
     except (FetchError, ParseError) as exc:
         report.status, report.error = "failed", str(exc)
@@ -184,18 +184,23 @@ def _validators(new_state: FeedState, poll: Poll, all_archived: bool) -> FeedSta
     return new_state
 
 
-async def _fetch_feed(source: FeedSource, state: FeedState, deps: Deps, now: datetime) -> FeedAnswer:
+async def _fetch_feed(
+    source: FeedSource, state: FeedState, deps: Deps, now: datetime
+) -> tuple[FeedAnswer, ParsedFeed | None]:
+    """The feed's answer; and, for a route, the feed already read (an instance has served it
+    only once its answer reads as a feed; `rsshub`)."""
     if source.route is None:
         result, _ = await deps.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified, headers=source.headers,
             accept=FEED_ACCEPT,
         )
-        return FeedAnswer("", result, state.etag, state.last_modified)
+        return FeedAnswer("", result, state.etag, state.last_modified), None
     from crawler.fetch import InstancePool, fetch_route
 
     if deps.instances is None:
         deps.instances = InstancePool(deps.store)
-    return await fetch_route(source, state, deps.fetcher, deps.instances, deps.store, now, accept=FEED_ACCEPT)
+    return await fetch_route(source, state, deps.fetcher, deps.instances, deps.store, now, accept=FEED_ACCEPT,
+                             parse=lambda result: _parse(result, deps))
 
 
 async def _parse(result: FetchResult, deps: Deps) -> ParsedFeed:

@@ -3,9 +3,14 @@
 Public RSSHub instances answer 429 when their quota runs out and fail now and then; the
 same route is served by each of them. A route is asked of the first instance that is not
 resting; a 429, a 5xx, a timeout or a failed connection moves the same poll on to the
-next. An instance that said 429 or 503 rests for its Retry-After (else `DEFAULT_REST`,
-never more than `MAX_REST`: a date ten years away is a server's mistake), and the rest
-is written to the state store, so that the next one-off crawl, or another node, honours it.
+next, and so does any answer that is not a feed (an HTML error page, an empty 200, a
+redirect loop, a body over `max_body`): the body is parsed before an instance counts as
+having served it. An instance that said 429 or 503 rests for its Retry-After (else
+`DEFAULT_REST`, never more than `MAX_REST`: a date ten years away is a server's mistake);
+one that gave something other than a feed where a later instance gave one rests for
+`DEFAULT_REST` (when none gives a feed, the route seems at fault, and none rests for it).
+Rests are written to the state store, so that the next one-off crawl, or another node,
+honours them. Only a 4xx other than 429 is the route's own answer, raised at once.
 
 Validators belong to the instance that gave them: an ETag is only sent back to it. The
 feed's own state holds those of the instance that served its last poll (so a re-poll of
@@ -13,19 +18,19 @@ an unchanged feed costs what a `url:` feed's does); the others' are looked up on
 the poll goes elsewhere.
 
 >>> pool = InstancePool(store)
->>> answer = await fetch_route(source, state, fetcher, pool, store, now, accept=FEED_ACCEPT)
->>> answer.instance, answer.result.status
+>>> answer, parsed = await fetch_route(source, state, fetcher, pool, store, now, accept=FEED_ACCEPT, parse=parse)
+>>> answer.instance, answer.result.status   # parsed: None for a 304
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from crawler.errors import ConnectError, FetchError, FetchTimeout, HTTPStatusError, NoInstance, RateLimited
-from crawler.fetch.client import Fetcher
-from crawler.models import FeedAnswer, FeedSource, FeedState
+from crawler.errors import ConnectError, FetchError, FetchTimeout, HTTPStatusError, NoInstance, ParseError, RateLimited
+from crawler.fetch import Fetcher
+from crawler.models import FeedAnswer, FeedSource, FeedState, FetchResult, ParsedFeed
 from crawler.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -73,12 +78,15 @@ async def fetch_route(
     now: datetime,
     *,
     accept: str,
-) -> FeedAnswer:
-    """GET `source.route` from the first instance that serves it; raises `NoInstance` when none
-    did (or a `FetchError` that is the route's own, like a 404, at once)."""
+    parse: Callable[[FetchResult], Awaitable[ParsedFeed]],
+) -> tuple[FeedAnswer, ParsedFeed | None]:
+    """GET `source.route` from the first instance that serves it a feed (`parse` reads it; a 304
+    needs no reading: None); raises `NoInstance` when none did (or a `FetchError` that is the
+    route's own, like a 404, at once)."""
     assert source.route is not None
     ready, soonest = await pool.ready(source.instances, now)
-    failures: list[FetchError] = []
+    failures: list[FetchError | ParseError] = []
+    no_feed: list[str] = []  # instances that answered with something other than a feed
     for index, instance in enumerate(ready):
         url = instance + source.route
         if instance == state.instance:
@@ -91,7 +99,7 @@ async def fetch_route(
                 url, etag=etag, last_modified=last_modified, headers=source.headers, accept=accept,
                 retries=None if last else 0,  # another instance beats a retry of this one
             )
-            return FeedAnswer(instance, result, etag, last_modified)
+            parsed = None if result.not_modified else await parse(result)
         except (HTTPStatusError, FetchTimeout, ConnectError) as exc:
             status = exc.status if isinstance(exc, HTTPStatusError) else None
             if status is not None and status != 429 and status < 500:
@@ -101,15 +109,23 @@ async def fetch_route(
                 if soonest is None or back < soonest[1]:
                     soonest = (instance, back)
             failures.append(exc)
-            if not last:
-                log.info("feed=%s rsshub instance %s failed (%s); trying the next", source.name, instance, exc.message)
+        except (FetchError, ParseError) as exc:  # a redirect loop, a body too large, not a feed
+            no_feed.append(instance)
+            failures.append(exc)
+        else:
+            for odd in no_feed:  # another instance gave a feed: the odd answer was the instance's fault
+                await pool.rest(odd, None, now)
+            return FeedAnswer(instance, result, etag, last_modified), parsed
+        if not last:
+            log.info("feed=%s rsshub instance %s failed (%s); trying the next", source.name, instance,
+                     failures[-1].message)
     raise _none_served(source, ready, failures, soonest, now)
 
 
 def _none_served(
     source: FeedSource,
     asked: Sequence[str],
-    failures: Sequence[FetchError],
+    failures: Sequence[FetchError | ParseError],
     soonest: tuple[str, datetime] | None,
     now: datetime,
 ) -> NoInstance:
@@ -128,6 +144,6 @@ def _none_served(
         tried = "; ".join(f"{i}: {f.message}" for i, f in zip(asked, failures, strict=True))
         message = f"no RSSHub instance served {source.route} ({tried}){back}"
     status = getattr(failures[-1], "status", None) if failures else None
-    connection_level = bool(failures) and all(f.connection_level for f in failures)
+    connection_level = bool(failures) and all(isinstance(f, FetchError) and f.connection_level for f in failures)
     return NoInstance(source.url, message, status=status, connection_level=connection_level, retry_after=retry_after,
                       resting=not asked)

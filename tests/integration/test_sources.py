@@ -322,6 +322,61 @@ def test_image_referers_mistakes_are_config_errors(tmp_path: Path, cli) -> None:
     assert "image_referers" in message and "is not a host name" in message
 
 
+NOT_A_FEED: dict[str, Callable[[FaultServer], faults.Fault]] = {
+    "an HTML error page": lambda a: faults.respond(
+        200, b"<!doctype html><html><body><h1>Error</h1><p>upstream failed</p></body></html>", "text/html"),
+    "a redirect loop": lambda a: faults.redirect(a.url("/news")),
+    "a body over max_body": lambda a: faults.respond(
+        200, rss([Item(f"Item {i}", f"https://news.example/{i}", "<p>x</p>" * 200) for i in range(40)]),
+        "application/rss+xml"),
+    "an empty 200": lambda a: faults.respond(200, b"", "application/rss+xml"),
+}
+
+
+@pytest.mark.parametrize("answer", list(NOT_A_FEED))
+def test_anything_but_a_feed_from_one_instance_moves_the_poll_on_and_rests_it(
+    tmp_path: Path, cli, hosts, answer: str
+) -> None:
+    a, b = hosts("127.0.0.2"), hosts("127.0.0.3")
+    a.route("/news", NOT_A_FEED[answer](a))
+    b.route("/news", faults.respond(200, FEED, "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "news", "route": "/news", **NEVER_FULL_TEXT}],
+                          rsshub=[a.url(""), b.url("")], http={"max_body": 20_000, "retries": 0})
+
+    first = cli("crawl", "--config", str(config))
+
+    assert first.code == 0, first.err
+    assert b.paths() == ["/news"]
+    row = status(cli, config)["news"]
+    assert row["instance"] == b.url("") and row["consecutive_failures"] == 0 and row["last_error"] is None
+    assert len(archived_files(tmp_path / "archive")) == 1
+    assert f"rsshub instance {a.url('')} rests until" in first.err
+
+    asked = len(a.paths())
+    second = cli("crawl", "--config", str(config))  # a new process: the rest comes from the store
+    assert second.code == 0, second.err
+    assert len(a.paths()) == asked, "a resting instance is not asked"
+    assert b.paths() == ["/news", "/news"]
+
+
+def test_when_no_instance_gives_a_feed_the_poll_fails_naming_each_and_none_rests(tmp_path: Path, cli, hosts) -> None:
+    a, b = hosts("127.0.0.2"), hosts("127.0.0.3")
+    a.route("/news", NOT_A_FEED["an HTML error page"](a))
+    b.route("/news", NOT_A_FEED["an empty 200"](b))
+    config = write_config(tmp_path, [{"name": "news", "route": "/news", **NEVER_FULL_TEXT}],
+                          rsshub=[a.url(""), b.url("")])
+
+    first = cli("crawl", "--config", str(config))
+
+    assert first.code == 1
+    error = str(status(cli, config)["news"]["last_error"])
+    assert error.startswith("no RSSHub instance served /news")
+    assert f"{a.url('')}: an HTML page, not a feed" in error and f"{b.url('')}: empty response" in error
+    assert "rests until" not in first.err, "the route's fault, it seems: no instance rests for it"
+    assert cli("crawl", "--config", str(config)).code == 1
+    assert (a.paths(), b.paths()) == (["/news", "/news"], ["/news", "/news"])
+
+
 # -- robots.txt -----------------------------------------------------------------------------------
 
 PAGE = ("<html><body><article><h1>Story</h1>"
@@ -452,3 +507,54 @@ def test_http_robots_false_does_not_ask(tmp_path: Path, cli, hosts) -> None:
     config = write_config(tmp_path, [{"name": "site", "url": feed, "images": False}], http={"robots": False})
     assert cli("crawl", "--config", str(config)).code == 0
     assert "/robots.txt" not in site.paths() and "/story.html" in site.paths()
+
+
+@pytest.mark.parametrize("line", ["Crawl-delay: ²", "Request-rate: ²/5"])
+def test_a_robots_txt_line_nobody_can_read_is_ignored_and_every_item_is_archived(
+    tmp_path: Path, cli, hosts, line: str
+) -> None:
+    odd, healthy = hosts("127.0.0.55"), hosts("127.0.0.56")
+    odd.route("/robots.txt", text(f"User-agent: *\n{line}\nDisallow: /private/\n"))
+    for server in (odd, healthy):
+        server.route("/story.html", faults.respond(200, PAGE, "text/html; charset=utf-8"))
+    odd.route("/private/a.html", faults.respond(200, PAGE, "text/html; charset=utf-8"))
+    items = [Item("On the odd host", odd.url("/story.html"), "<p>Short summary.</p>"),
+             Item("Behind its rule", odd.url("/private/a.html"), "<p>Short summary.</p>"),
+             Item("On a healthy host", healthy.url("/story.html"), "<p>Short summary.</p>")]
+    feed = healthy.route("/feed.xml", faults.respond(200, rss(items), "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "site", "url": feed, "images": False}])
+
+    first = cli("crawl", "--config", str(config))
+    assert first.code == 0, first.err
+    assert "Traceback" not in first.err and "internal error" not in first.err
+    assert len(archived_files(tmp_path / "archive")) == 3
+    assert "/story.html" in odd.paths() and "/private/a.html" not in odd.paths(), "the file's other rules hold"
+    assert status(cli, config)["site"]["consecutive_failures"] == 0
+
+    healthy.route("/feed.xml", faults.respond(200, rss([*items, Item(
+        "Next day", odd.url("/later.html"), "<p>Short summary.</p>")]), "application/rss+xml"))
+    odd.route("/later.html", faults.respond(200, PAGE, "text/html; charset=utf-8"))
+    again = cli("crawl", "--config", str(config))  # the store's copy is read this time
+    assert again.code == 0, again.err
+    assert odd.paths().count("/robots.txt") == 1 and "/later.html" in odd.paths()
+    assert len(archived_files(tmp_path / "archive")) == 4
+
+
+@pytest.mark.parametrize(
+    ("robots", "blocked"),
+    [
+        pytest.param("User-agent: *\nDisallow: /*.html\n", "/art/a.html", id="wildcard"),
+        pytest.param("User-agent: *\nDisallow: /art/a.html$\n", "/art/a.html", id="end anchor"),
+        pytest.param("User-agent: *\nAllow: /\nDisallow: /art/\n", "/art/a.html", id="longest match"),
+    ],
+)
+def test_a_crawl_obeys_rfc_9309_matching(tmp_path: Path, cli, hosts, robots: str, blocked: str) -> None:
+    site = hosts("127.0.0.57")
+    feed = robots_site(site, text(robots), [blocked, "/other/b"])
+    config = write_config(tmp_path, [{"name": "site", "url": feed, "images": False}])
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 0, result.err
+    assert blocked not in site.paths() and "/other/b" in site.paths()
+    assert "kept the feed's text: robots.txt of " + site.url("") in result.err

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 from crawler.errors import StateError
 from crawler.ops import ListenError, open_endpoint, readiness
-from crawler.ops.http import MetricsEndpoint
+from crawler.ops.http import IDLE_TIMEOUT, MAX_CONNECTIONS, MetricsEndpoint
 from crawler.ops.metrics import status_class
 from crawler.store.state import StateStore
 from tests.conftest import http_get as get
@@ -112,3 +115,54 @@ def test_an_address_that_cannot_be_had_is_a_listen_error() -> None:
 ])
 def test_status_classes(status: int | None, expected: str) -> None:
     assert status_class(status) == expected
+
+
+def closed_by_the_server(connections: list[socket.socket], closed: set[socket.socket], want: int,
+                         within: float) -> set[socket.socket]:
+    """Wait (up to `within` seconds) until the server has closed `want` of `connections`."""
+    deadline = time.monotonic() + within
+    while len(closed) < want and (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([c for c in connections if c not in closed], [], [], left)
+        for connection in readable:
+            try:
+                data = connection.recv(1024)
+            except ConnectionResetError:
+                data = b""
+            assert data == b"", "an idle connection is closed without an answer"
+            closed.add(connection)
+    return closed
+
+
+def test_idle_connections_hold_a_bounded_number_of_threads_and_time_out(endpoint, capfd) -> None:
+    host, port = endpoint.address.rsplit(":", 1)
+    threads = threading.active_count()
+    idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(3 * MAX_CONNECTIONS)]
+    try:
+        # Past the bound, a connection is closed at once; the rest hold one thread each.
+        closed = closed_by_the_server(idle, set(), len(idle) - MAX_CONNECTIONS, within=IDLE_TIMEOUT - 1)
+        assert len(closed) == len(idle) - MAX_CONNECTIONS
+        assert threading.active_count() - threads <= MAX_CONNECTIONS
+
+        started = time.monotonic()
+        closed_by_the_server(idle, closed, len(idle), within=IDLE_TIMEOUT + 5)
+        assert len(closed) == len(idle), "a silent connection is closed after IDLE_TIMEOUT"
+        assert time.monotonic() - started <= IDLE_TIMEOUT + 5
+
+        status, body = get(f"http://{endpoint.address}/metrics")
+        assert status == 200 and "feed_archiver_polls_total" in body
+    finally:
+        for connection in idle:
+            connection.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_few_idle_connections_do_not_keep_a_scrape_waiting(endpoint) -> None:
+    host, port = endpoint.address.rsplit(":", 1)
+    idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(MAX_CONNECTIONS // 2)]
+    try:
+        started = time.monotonic()
+        assert get(f"http://{endpoint.address}/metrics")[0] == 200
+        assert time.monotonic() - started < 1
+    finally:
+        for connection in idle:
+            connection.close()
