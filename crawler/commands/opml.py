@@ -39,12 +39,16 @@ def import_opml(settings: Settings, opml_path: str, out: TextIO | None = None, e
         return EXIT_BAD_INPUT
     report: list[str] = []
     added = skipped = 0
+    unusable = [f"unusable {outline.text!r}: {outline.why}" for outline in outlines.unusable]
     try:
         with ConfigDocument.edit(settings.config_path) as doc:
             known = doc.feed_urls()
             routes = doc.routes()
             taken = doc.names()
             for feed in outlines.feeds:
+                if _CONTROL.search(feed.xml_url):  # legal in XML (C1, `&#10;`), never in a URL we poll
+                    unusable.append(f"unusable {feed.title or feed.xml_url!r}: xmlUrl holds a control character")
+                    continue
                 key = url_key(feed.xml_url)
                 route = doc.route_of(feed.xml_url)
                 if key in known or route in routes:
@@ -65,8 +69,8 @@ def import_opml(settings: Settings, opml_path: str, out: TextIO | None = None, e
     except ConfigError as exc:
         print(str(exc).replace("\n", " "), file=err)
         return EXIT_BAD_INPUT
-    report += [f"unusable {outline.text!r}: {outline.why}" for outline in outlines.unusable]
-    report.append(f"{opml_path}: {added} added, {skipped} skipped, {len(outlines.unusable)} unusable "
+    report += unusable
+    report.append(f"{opml_path}: {added} added, {skipped} skipped, {len(unusable)} unusable "
                   f"({time.monotonic() - started:.2f}s)")
     for line in report:  # a closed pipe raises BrokenPipeError here: the report ends, the feeds are saved
         print(line, file=out)
@@ -105,6 +109,8 @@ def _host(url: str) -> str:
 
 
 def _is_http(url: str | None) -> bool:
+    if _CONTROL.search(url or ""):
+        return False
     try:
         parts = urlsplit(url or "")
         parts.port  # noqa: B018  (raises for a port out of range)

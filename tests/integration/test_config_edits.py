@@ -118,6 +118,18 @@ def test_a_hand_edit_during_a_slow_add_is_kept(config: Path, server: FaultServer
     assert config.read_text(encoding="utf-8").startswith(by_hand)
 
 
+def test_an_import_during_a_slow_add_is_kept(config: Path, server: FaultServer, cli) -> None:
+    gate = Gate()
+    url = server.route("/slow.xml", gate.feed("Slow"))
+    proc = feed_archiver("add", url, "--config", str(config))
+    gate.arrived(1)
+    assert cli("import", str(opml(config.parent, 2)), "--config", str(config)).code == 0
+    gate.open.set()
+    code, _, err = finish(proc)
+    assert code == 0, err
+    assert names(config) == ["existing", "site-0", "site-1", "slow"]
+
+
 def test_a_name_taken_while_add_fetched_is_refused_in_one_line(config: Path, server: FaultServer) -> None:
     gate = Gate()
     url = server.route("/mine.xml", gate.feed("Mine"))
@@ -263,10 +275,14 @@ def test_import_cleans_control_characters_from_folder_titles_and_export_is_xml(c
     category gets a space instead; the export of the result parses as XML."""
     path = config.parent / "odd.opml"
     path.write_text('<opml version="2.0"><body><outline text="Two&#10;lines\u0085here">'
-                    '<outline text="x" xmlUrl="https://x.example/feed"/></outline></body></opml>', encoding="utf-8")
+                    '<outline text="x" xmlUrl="https://x.example/feed" htmlUrl="https://x.example/\u0086"/>'
+                    '<outline text="y" xmlUrl="https://y.example/\u0086feed"/>'
+                    '</outline></body></opml>', encoding="utf-8")
     result = cli("import", str(path), "--config", str(config))
     assert result.code == 0, result.err
-    assert load_settings(config).feeds[1].categories == ("Two lines here",)
+    assert result.out.splitlines()[:-1] == ["unusable 'y': xmlUrl holds a control character"]
+    [_, feed] = load_settings(config).feeds
+    assert (feed.name, feed.categories, feed.site) == ("x", ("Two lines here",), None)
     exported = cli("export", "--config", str(config))
     from defusedxml.ElementTree import fromstring
 
