@@ -15,12 +15,14 @@ from crawler import lazy_exports
 # Public names, imported on first use (PEP 562): importing the package costs nothing, and the
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
+    from crawler.archive.entries import MAX_NAME_BYTES, safe_component
     from crawler.archive.storage import atomic_write_bytes_sync, remove_stale_temp_files, run_off_loop
 else:
     __getattr__ = lazy_exports(__name__, {
+        "entries": "MAX_NAME_BYTES safe_component",
         "storage": "atomic_write_bytes_sync remove_stale_temp_files run_off_loop",
     })
 
 __all__ = [
-    "atomic_write_bytes_sync", "remove_stale_temp_files", "run_off_loop",
+    "MAX_NAME_BYTES", "atomic_write_bytes_sync", "remove_stale_temp_files", "run_off_loop", "safe_component",
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from crawler.config import ConfigDocument, Settings, existing_urls, unique_name, url_key
+from crawler.config import ConfigDocument, Settings, check_no_control, unique_name, url_key
 from crawler.errors import ConfigError, FetchError, ParseError
 from crawler.fetch import Clients, FeedLink, Fetcher, feed_links
 from crawler.models import FetchResult, ParsedFeed
@@ -45,26 +45,12 @@ def add_feed(
     """Add the feed `target` leads to; 0 added (or already there), 1 no feed found, 2 bad usage."""
     out, err = out or sys.stdout, err or sys.stderr
     doc = ConfigDocument.open(settings.config_path)
-    route: str | None = None
-    if target.startswith("rsshub:"):
-        route = target.removeprefix("rsshub:")
-        if not route.startswith("/") or not doc.rsshub_bases():
-            print(f"{target}: write an RSSHub route as rsshub:/path (e.g. rsshub:/aljazeera/news)", file=err)
-            return EXIT_USAGE
-        url = doc.rsshub_bases()[0] + route
-    else:
-        url = target.strip()
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            print(f"{target}: not an http:// or https:// URL (or rsshub:/route)", file=err)
-            return EXIT_USAGE
-    if any(not c.strip() for c in categories):
-        print("--category: a category cannot be empty", file=err)
+    url, route, problem = _target(doc, target)
+    problem = problem or _usage_problem(doc, name, categories)
+    if problem:
+        print(problem, file=err)
         return EXIT_USAGE
-    taken = doc.names()
-    if name is not None and name in taken:
-        print(f"--name: a feed named {name!r} is already in the config", file=err)
-        return EXIT_USAGE
-    known = existing_urls((feed.name, feed.url) for feed in settings.feeds)
+    known = doc.feed_urls()
     if url_key(url) in known:
         print(f"{url} is already in the config as {known[url_key(url)]!r}; nothing changed", file=out)
         return EXIT_ADDED
@@ -73,19 +59,69 @@ def add_feed(
     if found.feed is None:
         print(f"{target}: {found.problem}", file=err)
         return EXIT_NO_FEED
-    if url_key(found.url) in known:
-        print(f"{found.url} is already in the config as {known[url_key(found.url)]!r}; nothing changed", file=out)
-        return EXIT_ADDED
-    feed = found.feed
-    name = name or unique_name(feed.title, taken, fallback=urlsplit(found.url).hostname or "feed")
-    route = route if found.url == url else None
-    route = route or doc.route_of(found.url)
-    site = feed.link if _is_site(feed.link, found.url) else None
-    doc.add_feed(name, url=None if route else found.url, route=route, categories=categories, site=site)
+    return _write(settings, found, name, route if found.url == url else None, categories, out, err)
+
+
+def _target(doc: ConfigDocument, target: str) -> tuple[str, str | None, str]:
+    """(URL, route or None, problem) for the command's URL argument."""
+    if target.startswith("rsshub:"):
+        route = target.removeprefix("rsshub:")
+        if not route.startswith("/") or not doc.rsshub_bases():
+            return "", None, f"{target}: write an RSSHub route as rsshub:/path (e.g. rsshub:/aljazeera/news)"
+        return doc.rsshub_bases()[0] + route, route, ""
+    url = target.strip()
     try:
-        doc.save()
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # `http://[::1`
+        return "", None, f"{target}: not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not hostname:
+        return "", None, f"{target}: not an http:// or https:// URL (or rsshub:/route)"
+    try:
+        check_no_control(url)
+    except ValueError as exc:
+        return "", None, str(exc)
+    return url, None, ""
+
+
+def _usage_problem(doc: ConfigDocument, name: str | None, categories: tuple[str, ...]) -> str:
+    if any(not c.strip() for c in categories):
+        return "--category: a category cannot be empty"
+    for flag, value in [("--name", name or ""), *(("--category", c) for c in categories)]:
+        try:
+            check_no_control(value)
+        except ValueError as exc:
+            return f"{flag}: {exc}"
+    if name is not None and name in doc.names():
+        return f"--name: a feed named {name!r} is already in the config"
+    return ""
+
+
+def _write(settings: Settings, found: Found, name: str | None, route: str | None, categories: tuple[str, ...],
+           out: TextIO, err: TextIO) -> int:
+    """Write the feed into the config as it is now (read again under the edit lock: the fetch took
+    time, another edit may have landed meanwhile) and report it."""
+    assert found.feed is not None
+    feed = found.feed
+    try:
+        with ConfigDocument.edit(settings.config_path) as doc:
+            known = doc.feed_urls()
+            if url_key(found.url) in known:
+                print(f"{found.url} is already in the config as {known[url_key(found.url)]!r}; nothing changed",
+                      file=out)
+                return EXIT_ADDED
+            taken = doc.names()
+            if name is not None and name in taken:
+                print(f"--name: a feed named {name!r} was added to the config while this feed was fetched; "
+                      "nothing changed", file=err)
+                return EXIT_USAGE
+            name = name or unique_name(feed.title, taken, fallback=urlsplit(found.url).hostname or "feed")
+            route = route or doc.route_of(found.url)
+            site = feed.link if _is_site(feed.link, found.url) else None
+            doc.add_feed(name, url=None if route else found.url, route=route, categories=categories, site=site)
+            doc.save()
     except ConfigError as exc:
-        print(str(exc), file=err)
+        print(str(exc).replace("\n", " "), file=err)
         return EXIT_USAGE
     where = f"route {route}" if route else found.url
     entries = f"{len(feed.entries)} {'entry' if len(feed.entries) == 1 else 'entries'}"

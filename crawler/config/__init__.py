@@ -16,18 +16,25 @@ from crawler import lazy_exports
 # Public names, imported on first use (PEP 562): importing the package costs nothing, and the
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
-    from crawler.config.edit import ConfigDocument, existing_urls, unique_name, url_key
+    from crawler.config.edit import ConfigDocument, unique_name, url_key
     from crawler.config.opml import MAX_OPML_BYTES, ExportFeed, OpmlError, read_opml, write_opml
-    from crawler.config.settings import FeedSource, Settings, ensure_archive_dir, load_settings, split_listen
+    from crawler.config.settings import (
+        FeedSource,
+        Settings,
+        check_no_control,
+        ensure_archive_dir,
+        load_settings,
+        split_listen,
+    )
 else:
     __getattr__ = lazy_exports(__name__, {
-        "edit": "ConfigDocument existing_urls unique_name url_key",
+        "edit": "ConfigDocument unique_name url_key",
         "opml": "ExportFeed MAX_OPML_BYTES OpmlError read_opml write_opml",
-        "settings": "FeedSource Settings ensure_archive_dir load_settings split_listen",
+        "settings": "FeedSource Settings check_no_control ensure_archive_dir load_settings split_listen",
     })
 
 __all__ = [
     "ConfigDocument", "ExportFeed", "FeedSource", "MAX_OPML_BYTES", "OpmlError", "Settings",
-    "ensure_archive_dir", "existing_urls", "load_settings", "read_opml", "split_listen", "unique_name",
+    "check_no_control", "ensure_archive_dir", "load_settings", "read_opml", "split_listen", "unique_name",
     "url_key", "write_opml",
 ]

@@ -13,6 +13,7 @@ or `text` (either may be missing), OPML 2.0's `category` attribute, a BOM.
 from __future__ import annotations
 
 import email.utils
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -127,11 +128,22 @@ class ExportFeed:
     categories: tuple[str, ...]
 
 
+# What XML 1.0 cannot hold, even as a character reference: C0 controls but tab, line feed and
+# carriage return; lone surrogates; U+FFFE and U+FFFF. ElementTree writes them as they are.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(value: str) -> str:
+    """`value` without the characters an XML document cannot hold (the config refuses them; this is
+    for a config written before it did, or a `--config` file name)."""
+    return _NOT_XML.sub("", value)
+
+
 def write_opml(feeds: Sequence[ExportFeed], title: str = "feed-archiver feeds", now: datetime | None = None) -> str:
     """An OPML 2.0 document: each feed's categories as nested folder outlines, in config order."""
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
-    ET.SubElement(head, "title").text = title
+    ET.SubElement(head, "title").text = _xml_text(title)
     if now is not None:
         ET.SubElement(head, "dateCreated").text = email.utils.format_datetime(now, usegmt=True)
     body = ET.SubElement(root, "body")
@@ -141,11 +153,13 @@ def write_opml(feeds: Sequence[ExportFeed], title: str = "feed-archiver feeds", 
         for depth in range(1, len(feed.categories) + 1):
             path = feed.categories[:depth]
             if path not in folders:
-                folders[path] = ET.SubElement(parent, "outline", text=path[-1], title=path[-1])
+                folder = _xml_text(path[-1])
+                folders[path] = ET.SubElement(parent, "outline", text=folder, title=folder)
             parent = folders[path]
-        attrs = {"type": "rss", "text": feed.name, "title": feed.name, "xmlUrl": feed.url}
+        name = _xml_text(feed.name)
+        attrs = {"type": "rss", "text": name, "title": name, "xmlUrl": _xml_text(feed.url)}
         if feed.site:
-            attrs["htmlUrl"] = feed.site
+            attrs["htmlUrl"] = _xml_text(feed.site)
         ET.SubElement(parent, "outline", attrs)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -77,9 +77,28 @@ def parse_size(value: object) -> int:
     return size
 
 
+# C0 and C1 control characters (Unicode category Cc): no name, category or URL holds one. They
+# cannot be written to an OPML export (XML 1.0 forbids most of them) nor shown on one line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+PATH_MAX = 4096  # Linux's limit on a path given to a system call, the terminating NUL included
+_PATH_SLACK = len("/.revisions") + len("/20240102T030405.123456Z.md") + 64  # revisions, temporary names
+
+
+def check_no_control(value: str) -> str:
+    """`value`, or a ValueError naming its first control character (a tab, a bell, a line break...)."""
+    if found := _CONTROL.search(value):
+        raise ValueError(f"{value!r} holds a control character ({found.group()!r}); remove it")
+    return value
+
+
 def _check_http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    check_no_control(value)
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError as exc:  # `http://[::1`: an unclosed IPv6 literal
+        raise ValueError(f"{value!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise ValueError(f"{value!r} is not an http:// or https:// URL")
     return value
 
@@ -90,6 +109,14 @@ def split_listen(value: str) -> tuple[str, int]:
     host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
     if not sep or not host or not port.isdigit() or int(port) > 65535 or (":" in host and "[" not in value):
         raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464)")
+    if ":" not in host:
+        try:
+            # What the resolver does with the name before it binds: an empty label (`a..b`) or one
+            # longer than 63 characters is refused there, with a traceback; here, with a line.
+            host.encode("idna")
+        except UnicodeError:
+            raise ValueError(f"{value!r}: {host!r} is not a host name (a part is empty or longer than "
+                             "63 characters)") from None
     return host, int(port)
 
 
@@ -185,6 +212,8 @@ class OptionsModel(_Strict):
     def _categories(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and any(not c.strip() for c in value):
             raise ValueError("a category cannot be empty")
+        for category in value or ():
+            check_no_control(category)
         return value
 
 
@@ -198,6 +227,11 @@ class FeedModel(OptionsModel):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_http_url(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_no_control(value)
 
     @field_validator("route")
     @classmethod
@@ -320,7 +354,36 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
-    """A safe loader whose scalars are all plain data; no custom tags."""
+    """A safe loader whose scalars are all plain data; no custom tags.
+
+    Plain scalars are resolved as YAML 1.2 reads them (its core schema), as ruamel.yaml, the
+    editor of `import` and `add`, writes them: `No`, `on`, `12:30` are strings, not a boolean and
+    a number of minutes. (A boolean key still takes `yes`/`no`: pydantic reads those strings.)"""
+
+
+# YAML 1.2's booleans, integers and floats, replacing YAML 1.1's; the regular expressions are
+# ruamel.yaml's own for 1.2 (tests/unit/test_config_yaml.py compares them). Null, timestamps and
+# merge keys read the same in both versions.
+_YAML12 = {
+    "tag:yaml.org,2002:bool": (re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+    "tag:yaml.org,2002:float": (re.compile(r"""^(?:
+         [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""", re.X), "-+0123456789."),
+    "tag:yaml.org,2002:int": (re.compile(r"""^(?:[-+]?0b[0-1_]+
+        |[-+]?0o?[0-7_]+
+        |[-+]?[0-9_]+
+        |[-+]?0x[0-9a-fA-F_]+)$""", re.X), "-+0123456789"),
+}
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML12]
+    for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, (_regexp, _first) in _YAML12.items():
+    _Loader.add_implicit_resolver(_tag, _regexp, list(_first))
+YamlLoader = _Loader  # for the config editor: it reads the file as this module does
 
 
 def _construct(node: yaml.Node, path: str, loader: _Loader) -> Any:
@@ -458,8 +521,13 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
             raise ConfigError(shown, line, where, "set either interval or cron, not both")
         instances = rsshub if feed.route else ()
         url = feed.url or instances[0] + (feed.route or "")
+        options = _merge_options(feed, defaults)
+        if options.get("categories"):
+            where_line = _line_of(root, ("feeds", index, "categories") if feed.categories is not None
+                                  else ("defaults", "categories"))
+            _check_path_length(archive_dir, options["categories"], shown, where_line, f"{where}.categories")
         feeds.append(FeedSource(name=feed.name, url=url, site=feed.site, route=feed.route, instances=instances,
-                                **_merge_options(feed, defaults)))
+                                **options))
     http = HttpSettings(**model.http.model_dump())
     return Settings(
         config_path=config_path,
@@ -476,6 +544,19 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         cluster=cluster,
         metrics_listen=model.metrics.listen if model.metrics else None,
     )
+
+
+def _check_path_length(archive_dir: Path, categories: tuple[str, ...], shown: str, line: int, key: str) -> None:
+    """Categories are folders: their path under the archive (each folder named as the archive names
+    it, at most 200 bytes) must leave room for an entry's file, its revisions and a temporary name."""
+    from crawler.archive import MAX_NAME_BYTES, safe_component
+
+    folders = sum(1 + len(safe_component(c).encode()) for c in categories)
+    longest = len(os.fsencode(archive_dir.resolve())) + folders + 1 + MAX_NAME_BYTES + _PATH_SLACK
+    if longest >= PATH_MAX:
+        raise ConfigError(shown, line, key, f"the archive paths of these {len(categories)} categories would be up to "
+                                            f"{longest} bytes long, over the system's limit of {PATH_MAX}; use fewer "
+                                            "or shorter categories")
 
 
 def _cluster(model: ConfigModel, state_url: str, shown: str, lines: dict[str, int]) -> ClusterSettings | None:

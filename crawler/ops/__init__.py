@@ -78,6 +78,6 @@ else:
     })
 
 __all__ = [
-    "ListenError", "Readiness", "crawl_progress", "open_endpoint", "print_feeds", "print_status", "print_summary",
-    "readiness", "setup_logging",
+    "ListenError", "Readiness", "crawl_progress", "open_endpoint", "print_feeds", "print_status",
+    "print_summary", "readiness", "setup_logging",
 ]
