@@ -45,6 +45,21 @@ def atomic_write_bytes_sync(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_in(folder: int, name: str, data: bytes) -> None:
+    """`atomic_write_bytes_sync` for the file `name` in the folder open as `folder` (a descriptor):
+    every step is relative to that folder, so nothing swapped in on the way can move the write."""
+    temp = temp_path_for(Path(name)).name
+    fd = os.open(temp, _NEW_FILE, 0o644, dir_fd=folder)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=folder)
+        raise
+
+
 async def run_off_loop(func: Callable[..., T], *args: Any) -> T:
     """Run a short blocking file-system step on aiofiles' thread pool."""
     result: T = await aiofiles.os.wrap(func)(*args)

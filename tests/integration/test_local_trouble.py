@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -341,3 +342,69 @@ def test_a_revisions_folder_planted_as_a_symlink_keeps_the_entry_as_it_was(
     assert "is a symlink; refusing to write through it" in result.err
     assert list(outside.iterdir()) == []
     assert entry.read_bytes() == before
+
+
+def test_a_category_folder_swapped_for_a_symlink_mid_write_does_not_carry_the_write_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folders are checked, then the file is written: a symlink swapped in between (by
+    anyone who can write to the archive) must not redirect the write. The swap is made at the
+    one moment in between that the test can reach: when the temporary name is drawn."""
+    import os
+
+    from crawler import storage
+    from crawler.errors import ArchiveError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "archive"
+    (root / "Real").mkdir(parents=True)
+    draw = storage.temp_path_for
+
+    def swap_then_draw(path: Path) -> Path:
+        if (root / "Real").is_dir() and not (root / "Real").is_symlink():
+            os.rename(root / "Real", root / "Moved")
+            (root / "Real").symlink_to(outside, target_is_directory=True)
+        return draw(path)
+
+    monkeypatch.setattr(storage, "temp_path_for", swap_then_draw)
+    relpath = archive.entry_relpath(["Real"], "Title", "f", "id")
+    doc = archive.render(relpath=relpath, title="Title", categories=["Real"], headimg="", author="a",
+                         date=datetime(2024, 1, 1, tzinfo=UTC), link="http://e/x", guid="id", body_html="<p>b</p>")
+    with contextlib.suppress(ArchiveError):  # refusing is as good as writing into the folder checked
+        asyncio.run(archive.write_document(root, doc, "id"))
+
+    assert list(outside.iterdir()) == []
+    assert [p.name for p in (root / "Moved").iterdir()] in ([], [relpath.split("/")[-1]])
+
+
+def test_an_images_folder_swapped_for_a_symlink_mid_write_does_not_carry_the_write_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from crawler import images, storage
+    from crawler.errors import ArchiveError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    images_dir = tmp_path / "archive" / "images"
+    images_dir.mkdir(parents=True)
+    draw = storage.temp_path_for
+
+    def swap_then_draw(path: Path) -> Path:
+        if not images_dir.is_symlink():
+            os.rename(images_dir, images_dir.with_name("moved"))
+            images_dir.symlink_to(outside, target_is_directory=True)
+        return draw(path)
+
+    monkeypatch.setattr(storage, "temp_path_for", swap_then_draw)
+    with contextlib.suppress(ArchiveError):
+        images._store_file(images_dir, "0123abcd.jpg", JPEG)
+
+    assert list(outside.iterdir()) == []
+    assert [p.name for p in images_dir.with_name("moved").iterdir()] in ([], ["0123abcd.jpg"])
+    # Planted before the write: refused with the line the crawl logs.
+    with pytest.raises(ArchiveError, match="images is a symlink; refusing to write through it"):
+        images._store_file(images_dir, "0123abcd.jpg", JPEG)
+    assert list(outside.iterdir()) == []
