@@ -27,6 +27,7 @@ from crawler.fetch import Clients, Fetcher
 from crawler.models import FetchResult, ParsedFeed
 from crawler.parse import parse_feed
 from crawler.pipeline import FEED_ACCEPT
+from crawler.urls import absolute
 
 EXIT_ADDED, EXIT_NO_FEED, EXIT_USAGE = 0, 1, 2
 MAX_TRIED = 5  # feed links fetched, in page order
@@ -63,7 +64,7 @@ def add_feed(
         url = doc.rsshub_bases()[0] + route
     else:
         url = target.strip()
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        if absolute(url) is None or urlsplit(url).scheme not in ("http", "https"):  # http://[::1: no URL
             print(f"{target}: not an http:// or https:// URL (or rsshub:/route)", file=err)
             return EXIT_USAGE
     if any(not c.strip() for c in categories):

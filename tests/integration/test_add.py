@@ -140,6 +140,8 @@ def test_a_feed_already_there_changes_nothing(config: Path, cli) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["ftp://x.example/feed"], "ftp://x.example/feed: not an http:// or https:// URL (or rsshub:/route)\n"),
+    (["http://[::1"], "http://[::1: not an http:// or https:// URL (or rsshub:/route)\n"),
+    (["http://x.example:99999/"], "http://x.example:99999/: not an http:// or https:// URL (or rsshub:/route)\n"),
     (["rsshub:aljazeera"], "rsshub:aljazeera: write an RSSHub route as rsshub:/path (e.g. rsshub:/aljazeera/news)\n"),
     (["https://x.example/feed", "--name", "existing"], "--name: a feed named 'existing' is already in the config\n"),
 ])
