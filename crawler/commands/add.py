@@ -129,7 +129,7 @@ async def _find_feed(settings: Settings, url: str) -> Found:
                                  "to a feed")
         # The links are the page's, not the user's: as for a feed's pages and images.
         guarded = (not settings.allow_private_network if settings.allow_private_network is not None
-                   else not await fetcher.is_private(result.url))
+                   else not await fetcher.is_private(url))  # the URL given, as pipeline._guarded
         problems = []
         for index, link in enumerate(links[:MAX_TRIED]):
             try:
