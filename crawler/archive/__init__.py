@@ -16,13 +16,14 @@ from crawler import lazy_exports
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
     from crawler.archive.entries import MAX_NAME_BYTES, safe_component
-    from crawler.archive.storage import atomic_write_bytes_sync, remove_stale_temp_files, run_off_loop
+    from crawler.archive.storage import atomic_write_bytes_sync, atomic_write_in, remove_stale_temp_files, run_off_loop
 else:
     __getattr__ = lazy_exports(__name__, {
         "entries": "MAX_NAME_BYTES safe_component",
-        "storage": "atomic_write_bytes_sync remove_stale_temp_files run_off_loop",
+        "storage": "atomic_write_bytes_sync atomic_write_in remove_stale_temp_files run_off_loop",
     })
 
 __all__ = [
-    "MAX_NAME_BYTES", "atomic_write_bytes_sync", "remove_stale_temp_files", "run_off_loop", "safe_component",
+    "MAX_NAME_BYTES", "atomic_write_bytes_sync", "atomic_write_in", "remove_stale_temp_files", "run_off_loop",
+    "safe_component",
 ]

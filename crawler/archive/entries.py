@@ -7,17 +7,20 @@ same entry always lands at the same place and two entries never share one.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
+import stat
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
 from crawler.archive.frontmatter import plain_or_quoted, quoted, render_front_matter
-from crawler.archive.storage import atomic_write_bytes_sync, run_off_loop
+from crawler.archive.storage import atomic_write_in, run_off_loop
 from crawler.errors import ArchiveError
 from crawler.models import ArchivedDocument
 
@@ -120,23 +123,65 @@ def resolve_inside(archive_dir: Path, relpath: str) -> Path:
     return target
 
 
-def _check_no_symlinks(root: Path, target: Path) -> None:
-    # A planted symlink inside the archive could redirect a write anywhere: refuse it.
-    current = root
-    for part in target.relative_to(root).parts[:-1]:
-        current = current / part
-        if current.is_symlink():
-            raise ArchiveError(f"{current} is a symlink; refusing to write through it")
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _prepare_folder(root: Path, target: Path) -> bool:
-    """Create the entry's folders; True when a file is already at the target."""
-    _check_no_symlinks(root, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _check_no_symlinks(root, target)
-    if target.is_symlink():
-        raise ArchiveError(f"{target} is a symlink; refusing to write through it")
-    return target.exists()
+@contextlib.contextmanager
+def _folder(root: Path, target: Path, *, create: bool = True) -> Iterator[int | None]:
+    """A descriptor of `target`'s folder (None: it does not exist and `create` is false), reached
+    from `root` one folder at a time, each opened relative to the last and never through a
+    symlink: a symlink planted in the archive, or swapped in after a check, cannot redirect a
+    write anywhere else (DESIGN.md: no write ever lands outside archive_dir)."""
+    fd = os.open(root, _FOLDER)
+    try:
+        current = root
+        for part in target.relative_to(root).parts[:-1]:
+            current = current / part
+            try:
+                child = os.open(part, _FOLDER, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    yield None
+                    return
+                with contextlib.suppress(FileExistsError):  # made meanwhile: opened as it is
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                child = _open_folder(part, fd, current)
+            except OSError as exc:
+                raise _refusal(exc, current) from None
+            os.close(fd)
+            fd = child
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _open_folder(name: str, parent: int, shown: Path) -> int:
+    try:
+        return os.open(name, _FOLDER, dir_fd=parent)
+    except OSError as exc:
+        raise _refusal(exc, shown) from None
+
+
+def _refusal(exc: OSError, path: Path) -> OSError | ArchiveError:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):  # O_NOFOLLOW met a symlink (or a file)
+        what = "a symlink" if path.is_symlink() else "not a folder"
+        return ArchiveError(f"{path} is {what}; refusing to write through it")
+    return exc
+
+
+def _kind(folder: int, name: str) -> int | None:
+    """The file type at `name` in `folder` (a symlink is a symlink, not what it points to); None: nothing."""
+    try:
+        return stat.S_IFMT(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _read_in(folder: int, name: str) -> bytes:
+    fd = os.open(name, _FILE, dir_fd=folder)  # ELOOP for a symlink
+    with open(fd, "rb") as handle:
+        return handle.read()
 
 
 async def write_document(archive_dir: Path, doc: ArchivedDocument, guid: str) -> str:
@@ -152,17 +197,22 @@ async def write_document(archive_dir: Path, doc: ArchivedDocument, guid: str) ->
 
 def _write_document_sync(root: Path, target: Path, doc: ArchivedDocument, guid: str) -> str:
     # One trip to a worker thread for the whole write: thread hand-offs, not disks, were the cost.
-    if _prepare_folder(root, target) and (kept := _hash_if_holds_guid(target, guid)) is not None:
-        # Written by a run that was killed before it could record it: record, do not duplicate.
-        return kept
-    atomic_write_bytes_sync(target, doc.text.encode("utf-8"))
+    with _folder(root, target) as folder:
+        assert folder is not None
+        kind = _kind(folder, target.name)
+        if kind == stat.S_IFLNK:
+            raise ArchiveError(f"{target} is a symlink; refusing to write through it")
+        if kind is not None and (kept := _hash_if_holds_guid(folder, target.name, guid)) is not None:
+            # Written by a run that was killed before it could record it: record, do not duplicate.
+            return kept
+        atomic_write_in(folder, target.name, doc.text.encode("utf-8"))
     return doc.content_hash
 
 
-def _hash_if_holds_guid(path: Path, guid: str) -> str | None:
+def _hash_if_holds_guid(folder: int, name: str, guid: str) -> str | None:
     """The file's SHA-256 when it is this guid's entry, else None."""
     try:
-        data = path.read_bytes()
+        data = _read_in(folder, name)
     except OSError:
         return None
     head = data[: 64 * 1024].decode("utf-8", errors="ignore")
@@ -181,10 +231,10 @@ async def read_document(archive_dir: Path, relpath: str) -> bytes | None:
 
 
 def _read_document_sync(root: Path, target: Path) -> bytes | None:
-    _check_no_symlinks(root, target)
-    if target.is_symlink() or not target.is_file():
-        return None
-    return target.read_bytes()
+    with _folder(root, target, create=False) as folder:
+        if folder is None or _kind(folder, target.name) != stat.S_IFREG:
+            return None
+        return _read_in(folder, target.name)
 
 
 async def replace_document(archive_dir: Path, doc: ArchivedDocument, previous: bytes, replaced_at: datetime) -> str:
@@ -201,16 +251,24 @@ async def replace_document(archive_dir: Path, doc: ArchivedDocument, previous: b
 
 
 def _replace_document_sync(root: Path, target: Path, kept: Path, doc: ArchivedDocument, previous: bytes) -> None:
-    _prepare_folder(root, kept)
-    # A retry after the new file failed to land finds its copy already kept, the newest there:
-    # one revision, not two.
-    siblings = [p for p in kept.parent.glob("*.md") if not p.is_symlink() and p.is_file()]
-    newest = max(siblings, key=lambda p: p.stat().st_mtime_ns, default=None)
-    if newest is None or newest.read_bytes() != previous:
-        name, number = kept, 1
-        while name.exists() or name.is_symlink():
-            number += 1
-            name = kept.with_name(f"{kept.stem}-{number}.md")
-        atomic_write_bytes_sync(name, previous)
-    _prepare_folder(root, target)
-    atomic_write_bytes_sync(target, doc.text.encode("utf-8"))
+    with _folder(root, kept) as folder:
+        assert folder is not None
+        # A retry after the new file failed to land finds its copy already kept, the newest there:
+        # one revision, not two.
+        siblings = []
+        for sibling in os.listdir(folder):
+            info = os.stat(sibling, dir_fd=folder, follow_symlinks=False) if sibling.endswith(".md") else None
+            if info is not None and stat.S_ISREG(info.st_mode):
+                siblings.append((info.st_mtime_ns, sibling))
+        newest = max(siblings, default=None)
+        if newest is None or _read_in(folder, newest[1]) != previous:
+            name, number = kept.name, 1
+            while _kind(folder, name) is not None:
+                number += 1
+                name = f"{kept.stem}-{number}.md"
+            atomic_write_in(folder, name, previous)
+    with _folder(root, target) as folder:
+        assert folder is not None
+        if _kind(folder, target.name) == stat.S_IFLNK:
+            raise ArchiveError(f"{target} is a symlink; refusing to write through it")
+        atomic_write_in(folder, target.name, doc.text.encode("utf-8"))

@@ -1,7 +1,10 @@
 """Files that appear whole or not at all: write a temporary file in the same folder, then rename.
 
 Temporary files share one recognisable pattern (`.fa-tmp-*`) so that a crawl
-can sweep up what a killed process left behind.
+can sweep up what a killed process left behind. A temporary file is always a new
+file (`O_CREAT | O_EXCL | O_NOFOLLOW`): a symlink or file planted at its name is
+never written through, nor removed; the rename that follows replaces a name, it
+never follows a symlink there.
 """
 
 from __future__ import annotations
@@ -25,16 +28,35 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}")
 
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def atomic_write_bytes_sync(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary sibling and a rename; the temp file never survives a failure."""
     temp = temp_path_for(path)
+    fd = os.open(temp, _NEW_FILE, 0o644)  # FileExistsError when anything is there, a symlink too
     try:
-        with open(temp, "wb") as handle:
+        with open(fd, "wb") as handle:
             handle.write(data)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(temp)
+            os.unlink(temp)  # ours: created above
+        raise
+
+
+def atomic_write_in(folder: int, name: str, data: bytes) -> None:
+    """`atomic_write_bytes_sync` for the file `name` in the folder open as `folder` (a descriptor):
+    every step is relative to that folder, so nothing swapped in on the way can move the write."""
+    temp = temp_path_for(Path(name)).name
+    fd = os.open(temp, _NEW_FILE, 0o644, dir_fd=folder)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=folder)
         raise
 
 

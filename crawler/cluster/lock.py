@@ -5,6 +5,11 @@ a clear message. The lock file also remembers whether the last writer stopped
 cleanly; when it did not (killed, power cut), its temporary files are swept up
 under the lock before anything else is written. A clean stop skips the sweep,
 so start-up does not grow with the size of the archive.
+
+The lock file is opened without following a symlink, and must be a plain file
+with no other name: one planted at its name (`ln -s ~/.bashrc archive/.feed-archiver.lock`,
+or a hard link) would otherwise be truncated and written by every crawl. Such a
+file is refused, one line, exit status 3, and left as it is.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +34,8 @@ _CLEAN = "clean"
 
 
 class ArchiveLocked(CrawlerError):
-    """Another feed-archiver process is writing to this archive."""
+    """The archive's writer lock cannot be had: another feed-archiver process holds it, or its
+    file is not one to write (a symlink, a hard link, not a plain file)."""
 
 
 @contextlib.contextmanager
@@ -38,7 +45,7 @@ def archive_lock(
     """Hold the archive's writer lock for the duration of the block. `also_sweep`: folders outside
     the archive that it writes to too (images_dir), swept with it after an unclean stop."""
     path = archive_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock_file(path)
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -68,6 +75,21 @@ def archive_lock(
         _mark(fd, f"{_CLEAN} {os.getpid()}")
     finally:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+def _open_lock_file(path: Path) -> int:
+    refusal = f"{path} is not a plain file of its own; refusing to write through it (remove it)"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise ArchiveLocked(f"{path} is a symlink; refusing to write through it (remove it)") from None
+        raise ArchiveLocked(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # a FIFO; a hard link to a file elsewhere
+        os.close(fd)
+        raise ArchiveLocked(refusal)
+    return fd
 
 
 def _mark(fd: int, text: str) -> None:

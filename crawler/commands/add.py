@@ -4,6 +4,11 @@ URL may be the feed itself, a web page that names its feeds in
 `<link rel="alternate">` (the first that reads as a feed is taken, the others
 are listed), or `rsshub:/route`. Nothing is written until one fetch and one
 parse, the same the crawl makes, show that the feed is a feed.
+
+A page is anyone's: only its first `MAX_TRIED` feed links are fetched (a page
+naming 50,000 took 99 s, one fetch each), and they are URLs found on a page, kept
+off private addresses as a feed's page and image URLs are (`allow_private_network`
+in `defaults:`, else allowed only when the page itself is on a private address).
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from urllib.parse import urlsplit
 
 from crawler.config import ConfigDocument, Settings, check_no_control, unique_name, url_key
 from crawler.errors import ConfigError, FetchError, ParseError
-from crawler.fetch import Clients, FeedLink, Fetcher, feed_links
+from crawler.fetch import Clients, FeedLink, Fetcher, absolute, feed_links
 from crawler.models import FetchResult, ParsedFeed
 from crawler.pipeline import FEED_ACCEPT
 from crawler.reader import parse_feed
 
 EXIT_ADDED, EXIT_NO_FEED, EXIT_USAGE = 0, 1, 2
+MAX_TRIED = 5  # feed links fetched, in page order
+MAX_LISTED = 20  # the page's other feed links printed, then how many more
 
 
 @dataclass
@@ -30,7 +37,7 @@ class Found:
 
     url: str = ""
     feed: ParsedFeed | None = None
-    others: list[FeedLink] = field(default_factory=list)
+    others: list[FeedLink] = field(default_factory=list)  # with a feed: the rest; without: those not tried
     problem: str = ""
 
 
@@ -58,6 +65,7 @@ def add_feed(
     found = asyncio.run(_find_feed(settings, url))
     if found.feed is None:
         print(f"{target}: {found.problem}", file=err)
+        _list(found.others, "not tried", out)
         return EXIT_NO_FEED
     return _write(settings, found, name, route if found.url == url else None, categories, out, err)
 
@@ -73,9 +81,9 @@ def _target(doc: ConfigDocument, target: str) -> tuple[str, str | None, str]:
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
-    except ValueError as exc:  # `http://[::1`
-        return "", None, f"{target}: not a URL ({exc})"
-    if parts.scheme not in ("http", "https") or not hostname:
+    except ValueError:  # `http://[::1`
+        parts, hostname = urlsplit(""), None
+    if parts.scheme not in ("http", "https") or not hostname or absolute(url) is None:  # a port over 65535
         return "", None, f"{target}: not an http:// or https:// URL (or rsshub:/route)"
     try:
         check_no_control(url)
@@ -126,9 +134,15 @@ def _write(settings: Settings, found: Found, name: str | None, route: str | None
     where = f"route {route}" if route else found.url
     entries = f"{len(feed.entries)} {'entry' if len(feed.entries) == 1 else 'entries'}"
     print(f"added {name!r}: {where} ({feed.title or 'untitled'}, {entries})", file=out)
-    for other in found.others:
-        print(f"also on the page: {other.url} ({other.type}{', ' + other.title if other.title else ''})", file=out)
+    _list(found.others, "also on the page", out)
     return EXIT_ADDED
+
+
+def _list(links: list[FeedLink], label: str, out: TextIO) -> None:
+    for link in links[:MAX_LISTED]:
+        print(f"{label}: {link.url} ({link.type}{', ' + link.title if link.title else ''})", file=out)
+    if len(links) > MAX_LISTED:
+        print(f"... and {len(links) - MAX_LISTED} more", file=out)
 
 
 async def _find_feed(settings: Settings, url: str) -> Found:
@@ -139,28 +153,44 @@ async def _find_feed(settings: Settings, url: str) -> Found:
         except FetchError as exc:
             return Found(problem=f"cannot fetch it: {exc}")
         try:
-            return Found(url=url, feed=parse_feed(result))
+            return Found(url=url, feed=_parse(result))
         except ParseError as exc:
             not_a_feed = exc
         links = feed_links(result.body, result.url, _charset(result))
         if not links:
             return Found(problem=f"no feed found: {not_a_feed.message}, and it has no <link rel=\"alternate\"> "
                                  "to a feed")
+        # The links are the page's, not the user's: as for a feed's pages and images.
+        guarded = (not settings.allow_private_network if settings.allow_private_network is not None
+                   else not await fetcher.is_private(url))  # the URL given, as pipeline._guarded
         problems = []
-        for index, link in enumerate(links):
+        for index, link in enumerate(links[:MAX_TRIED]):
             try:
-                feed = parse_feed(await _get(fetcher, link.url))
+                feed = _parse(await _get(fetcher, link.url, guarded=guarded))
             except (FetchError, ParseError) as exc:
                 problems.append(str(exc))
                 continue
             return Found(url=link.url, feed=feed, others=links[:index] + links[index + 1:])
-        return Found(problem=f"no feed found: the page names {len(links)}, none could be read "
-                             f"(first: {problems[0]})")
+        named = f"the page names {len(links)} feed{'s' if len(links) > 1 else ''}"
+        if len(links) <= MAX_TRIED:
+            return Found(problem=f"no feed found: {named}; none could be read (first: {problems[0]})")
+        return Found(problem=f"no feed found: {named}; the first {MAX_TRIED} could not be read (first: "
+                             f"{problems[0]}); not tried: {len(links) - MAX_TRIED} (listed on stdout)",
+                     others=links[MAX_TRIED:])
 
 
-async def _get(fetcher: Fetcher, url: str) -> FetchResult:
-    result, _ = await fetcher.get(url, accept=FEED_ACCEPT, kind="feed")
+async def _get(fetcher: Fetcher, url: str, *, guarded: bool = False) -> FetchResult:
+    result, _ = await fetcher.get(url, accept=FEED_ACCEPT, kind="feed", guarded=guarded)
     return result
+
+
+def _parse(result: FetchResult) -> ParsedFeed:
+    """`parse_feed`, with a charset the parser cannot decode with (`undefined`, `idna`) one
+    `ParseError` too."""
+    try:
+        return parse_feed(result)
+    except (UnicodeError, LookupError) as exc:
+        raise ParseError(result.url, f"cannot decode it as its charset says ({exc})") from None
 
 
 def _is_site(link: str, feed_url: str) -> bool:
@@ -170,12 +200,9 @@ def _is_site(link: str, feed_url: str) -> bool:
 
 
 def _charset(result: FetchResult) -> str:
+    """The charset the headers name (`feed_links` falls back to UTF-8 when it names none it can use)."""
     for param in result.content_type.split(";")[1:]:
         key, _, value = param.strip().partition("=")
         if key.lower() == "charset" and value.strip():
-            try:
-                "".encode(value.strip().strip('"'))
-            except LookupError:
-                break
             return value.strip().strip('"')
     return "utf-8"

@@ -3,8 +3,13 @@
 Reading goes through defusedxml: an OPML file comes from another program (or
 anyone), and an entity bomb or an external entity must be refused, not
 expanded. The size is capped before parsing. What every reader exports is
-accepted: `xmlUrl` in any letter case, folders nested to any depth, `title`
-or `text` (either may be missing), OPML 2.0's `category` attribute, a BOM.
+accepted: `xmlUrl` in any letter case, folders nested (a feed in more than
+`MAX_FOLDERS` of them is listed as unusable: its folders would be a path no file
+system takes), `title` or `text` (either may be missing), OPML 2.0's `category`
+attribute, a BOM, any character set Python knows in the XML declaration (pyexpat
+reads UTF-8, UTF-16, Latin-1 and ASCII itself; others, GBK or Shift_JIS included,
+are decoded here first). A declared encoding that is no character set (unknown,
+`rot13`, `utf-7`, `undefined`) is one `OpmlError`, as is a file that is not in it.
 
 >>> outlines = read_opml(Path("subscriptions.opml").read_bytes())
 >>> print(write_opml([ExportFeed("bbc", "https://feeds.bbci.co.uk/news/rss.xml", None, ("News",))]))
@@ -12,6 +17,7 @@ or `text` (either may be missing), OPML 2.0's `category` attribute, a BOM.
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import re
 import xml.etree.ElementTree as ET
@@ -24,8 +30,12 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from crawler.errors import CrawlerError
+from crawler.fetch import character_set
 
 MAX_OPML_BYTES = 20 * 1000 * 1000  # a 5,000-feed export is about 1 MB
+MAX_FOLDERS = 32  # readers export one or two levels; each folder is a folder in the archive
+_DECLARED_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*?\sencoding\s*=\s*["'])([^"']*)(["'])""")
+_EXPAT_READS = frozenset({"utf-8", "utf-16", "iso8859-1", "ascii"})  # codecs.lookup's names for them
 
 
 class OpmlError(CrawlerError):
@@ -60,38 +70,87 @@ def read_opml(data: bytes) -> Outlines:
     """Every feed outline of an OPML document, in document order; raises `OpmlError`."""
     if len(data) > MAX_OPML_BYTES:
         raise OpmlError(f"larger than the {MAX_OPML_BYTES:,}-byte limit for an OPML file")
+    data = _in_an_encoding_expat_reads(data)
     try:
         root = fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise OpmlError(f"refused: the file declares entities ({type(exc).__name__}); OPML needs none") from None
     except ET.ParseError as exc:
         raise OpmlError(f"not XML: {exc}") from None
+    except (LookupError, ValueError) as exc:  # pyexpat asked Python's codecs (a declaration not seen above)
+        raise OpmlError(f"cannot read the encoding it declares: {' '.join(str(exc).split())}") from None
     if _local(root.tag).lower() != "opml":
         raise OpmlError(f"not OPML: the root element is <{_local(root.tag)}>, not <opml>")
     body = next((child for child in root if _local(child.tag).lower() == "body"), None)
     if body is None:
         raise OpmlError("not OPML: no <body>")
+    return _walk(body)
+
+
+def _in_an_encoding_expat_reads(data: bytes) -> bytes:
+    """`data` as is when pyexpat reads its declared encoding itself, else decoded here (strictly)
+    and given back in UTF-8 with the declaration saying so; raises `OpmlError`."""
+    declared = _DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf")[:1024])
+    if declared is None:
+        return data  # UTF-8, or UTF-16 with its BOM: pyexpat tells them apart
+    name = declared.group(2).decode("ascii", "replace")
+    charset = character_set(name)
+    if charset is None:
+        raise OpmlError(f"cannot read the encoding it declares ({name!r}): {_no_charset(name)}")
+    if charset in _EXPAT_READS:
+        return data
+    try:
+        text = data.decode(charset)
+    except UnicodeDecodeError as exc:
+        raise OpmlError(f"not in the encoding it declares ({name!r}): {exc.reason} at byte {exc.start}") from None
+    except UnicodeError as exc:
+        raise OpmlError(f"cannot read the encoding it declares ({name!r}): {' '.join(str(exc).split())}") from None
+    redeclared = re.sub(r"""(\sencoding\s*=\s*["'])[^"']*""", r"\g<1>utf-8", text, count=1)
+    return redeclared.encode("utf-8")
+
+
+def _no_charset(name: str) -> str:
+    try:
+        codecs.lookup(name)
+    except (LookupError, ValueError):
+        return "unknown encoding"
+    return "not a character set"  # rot13, base64; utf-7, idna
+
+
+def _walk(body: ET.Element) -> Outlines:
+    """Every outline in document order, depth first; a loop, not recursion: an OPML file may
+    nest deeper than Python's stack goes."""
     found = Outlines()
-    _walk(body, (), found)
-    return found
-
-
-def _walk(parent: ET.Element, folders: tuple[str, ...], found: Outlines) -> None:
-    for outline in _outlines(parent):
+    # One iterator per open folder, with the folder names down to it.
+    stack: list[tuple[tuple[str, ...], Iterator[ET.Element]]] = [((), _outlines(body))]
+    while stack:
+        folders, outlines = stack[-1]
+        outline = next(outlines, None)
+        if outline is None:
+            stack.pop()
+            continue
         attrs = {key.lower(): (value or "").strip() for key, value in outline.attrib.items()}
         label = attrs.get("title") or attrs.get("text") or ""
         xml_url = attrs.get("xmlurl", "")
         children = list(_outlines(outline))
         if xml_url:
-            if _is_http_url(xml_url):
-                categories = _unique((*folders, *_category_attribute(attrs.get("category", ""))))
-                found.feeds.append(OpmlFeed(label, xml_url, attrs.get("htmlurl") or None, categories))
-            else:
+            categories = _unique((*folders, *_category_attribute(attrs.get("category", ""))))
+            if not _is_http_url(xml_url):
                 found.unusable.append(Unusable(label or xml_url, f"xmlUrl is not an http(s) URL: {xml_url}"))
+            elif len(categories) > MAX_FOLDERS:
+                found.unusable.append(Unusable(label or xml_url, f"in more than {MAX_FOLDERS} folders "
+                                               "(each would be a folder of the archive)"))
+            else:
+                found.feeds.append(OpmlFeed(label, xml_url, attrs.get("htmlurl") or None, categories))
         elif not children:
             found.unusable.append(Unusable(label or "(an outline with no text)", "no xmlUrl"))
         if children:
-            _walk(outline, (*folders, label) if label else folders, found)
+            # The folder names, each once (as `_unique` would keep them); past MAX_FOLDERS no more
+            # are kept (every feed down there is refused): no tuple grows with the depth, so a
+            # file nested a million deep costs linear time.
+            kept = not label or label in folders or len(folders) > MAX_FOLDERS
+            stack.append((folders if kept else (*folders, label), iter(children)))
+    return found
 
 
 def _is_http_url(url: str) -> bool:

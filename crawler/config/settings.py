@@ -331,6 +331,7 @@ class Settings:
     cluster: ClusterSettings | None = None  # always set for a PostgreSQL store, never for SQLite
     metrics_listen: str | None = None  # `metrics.listen`: where the daemon serves /metrics, /healthz, /readyz
     image_referers: Mapping[str, str] = field(default_factory=dict)  # `image_referers:`, checked
+    allow_private_network: bool | None = None  # `defaults.allow_private_network` (for `add`'s discovered links)
 
     @property
     def outside_archive(self) -> tuple[Path, ...]:
@@ -543,6 +544,7 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         key_lines=lines,
         cluster=cluster,
         metrics_listen=model.metrics.listen if model.metrics else None,
+        allow_private_network=defaults.allow_private_network,
     )
 
 

@@ -23,7 +23,7 @@ from crawler import lazy_exports
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
     from crawler.fetch.client import Clients, Fetcher, cache_max_age
-    from crawler.fetch.discover import FeedLink, feed_links
+    from crawler.fetch.discover import FeedLink, character_set, feed_links
     from crawler.fetch.outage import NetworkHealth, PassBarrier
     from crawler.fetch.referers import attempts, check_host_key, check_value
     from crawler.fetch.robots import Robots
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 else:
     __getattr__ = lazy_exports(__name__, {
         "client": "Clients Fetcher cache_max_age",
-        "discover": "FeedLink feed_links",
+        "discover": "FeedLink character_set feed_links",
         "outage": "NetworkHealth PassBarrier",
         "referers": "attempts check_host_key check_value",
         "robots": "Robots",
@@ -44,6 +44,6 @@ else:
 
 __all__ = [
     "Clients", "FeedLink", "Fetcher", "InstancePool", "NetworkHealth", "PassBarrier", "Priority", "Robots",
-    "WEB_SCHEMES", "absolute", "attempts", "cache_max_age", "check_host_key", "check_value", "feed_links",
-    "fetch_route", "host_of", "shown", "split", "wire_form",
+    "WEB_SCHEMES", "absolute", "attempts", "cache_max_age", "character_set", "check_host_key", "check_value",
+    "feed_links", "fetch_route", "host_of", "shown", "split", "wire_form",
 ]

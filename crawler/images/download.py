@@ -8,11 +8,13 @@ is `image_store`'s job, and finding references in the HTML is `imagerefs`'.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from crawler.archive import atomic_write_bytes_sync, run_off_loop
+from crawler.archive import atomic_write_in, run_off_loop
 from crawler.errors import ArchiveError, BadContent, HTTPStatusError
 from crawler.fetch import Fetcher, wire_form
 from crawler.models import ImageAsset
@@ -50,11 +52,19 @@ def sniff_image(body: bytes, content_type: str) -> str:
 
 def _store_file(images_dir: Path, filename: str, body: bytes) -> None:
     images_dir.mkdir(parents=True, exist_ok=True)
-    if images_dir.is_symlink():
-        raise ArchiveError(f"{images_dir} is a symlink; refusing to write through it")
-    path = images_dir / filename
-    if not path.exists():  # content-addressed: the same name is the same bytes
-        atomic_write_bytes_sync(path, body)
+    try:  # the folder itself, never through a symlink, even one swapped in after the mkdir
+        folder = os.open(images_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise ArchiveError(f"{images_dir} is a symlink; refusing to write through it") from None
+        raise
+    try:
+        try:
+            os.stat(filename, dir_fd=folder)
+        except FileNotFoundError:  # content-addressed: a name that is there is the same bytes
+            atomic_write_in(folder, filename, body)
+    finally:
+        os.close(folder)
 
 
 async def download_image(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,8 @@ def test_a_feed_already_there_changes_nothing(config: Path, cli) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["ftp://x.example/feed"], "ftp://x.example/feed: not an http:// or https:// URL (or rsshub:/route)\n"),
+    (["http://[::1"], "http://[::1: not an http:// or https:// URL (or rsshub:/route)\n"),
+    (["http://x.example:99999/"], "http://x.example:99999/: not an http:// or https:// URL (or rsshub:/route)\n"),
     (["rsshub:aljazeera"], "rsshub:aljazeera: write an RSSHub route as rsshub:/path (e.g. rsshub:/aljazeera/news)\n"),
     (["https://x.example/feed", "--name", "existing"], "--name: a feed named 'existing' is already in the config\n"),
 ])
@@ -147,3 +150,120 @@ def test_usage_mistakes_exit_2_before_any_request(config: Path, cli, args: list[
     result = cli("add", *args, "--config", str(config))
     assert (result.code, result.err) == (2, message)
     assert config.read_bytes() == before
+
+
+# -- issue 21: what a hostile page can make of `add` ------------------------------------------------
+
+FEED_XML = rss([Item("One", "http://example.com/1")], title="Good Feed")
+
+
+def _err_lines(result) -> list[str]:  # noqa: ANN001
+    return [line for line in result.err.splitlines() if "werkzeug" not in line]  # the test server's log
+
+
+@pytest.mark.parametrize("head", [
+    '<link rel="alternate" type="application/rss+xml" href="http://[::1"><link rel="alternate" '
+    'type="application/rss+xml" href="/good.xml">',
+    '<base href="http://[::1"><link rel="alternate" type="application/rss+xml" href="good.xml">',
+    '<link rel="alternate" type="application/rss+xml" href="http://127.0.0.1:99999/x">'
+    '<link rel="alternate" type="application/rss+xml" href="/good.xml">',
+], ids=["broken-ipv6-link", "broken-ipv6-base", "port-out-of-range"])
+def test_a_link_or_base_that_is_no_url_is_passed_over(config: Path, httpserver: HTTPServer, cli, head: str) -> None:
+    httpserver.expect_request("/").respond_with_data(page(head), content_type="text/html")
+    httpserver.expect_request("/good.xml").respond_with_data(FEED_XML, content_type="application/rss+xml")
+    result = cli("add", httpserver.url_for("/"), "--config", str(config))
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [f"added 'good-feed': {httpserver.url_for('/good.xml')} (Good Feed, 1 entry)"]
+    assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("charset", ["idna", "undefined", "x-bogus", "rot13", "utf-7"])
+def test_a_page_in_a_charset_that_reads_nothing_is_read_as_utf8(
+    config: Path, httpserver: HTTPServer, cli, charset: str
+) -> None:
+    httpserver.expect_request("/").respond_with_data(
+        page('<link rel="alternate" type="application/rss+xml" title="Café" href="/good.xml">'),
+        content_type=f"text/html; charset={charset}")
+    httpserver.expect_request("/good.xml").respond_with_data(FEED_XML, content_type="application/rss+xml")
+    result = cli("add", httpserver.url_for("/"), "--config", str(config))
+    assert result.code == 0, result.err
+    assert "Traceback" not in result.err
+    assert feeds_of(config)[1]["url"] == httpserver.url_for("/good.xml")
+
+
+def test_a_feed_in_a_charset_that_reads_nothing_is_one_line(config: Path, httpserver: HTTPServer, cli) -> None:
+    """Refused as the crawl would refuse it: `add` proves the feed with the crawl's own parse."""
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        FEED_XML, content_type="application/rss+xml; charset=undefined")
+    before = config.read_bytes()
+    result = cli("add", httpserver.url_for("/feed.xml"), "--config", str(config))
+    assert result.code == 1
+    assert config.read_bytes() == before
+    assert _err_lines(result) == [
+        f"{httpserver.url_for('/feed.xml')}: no feed found: cannot decode it as its charset says (decoding with "
+        "'undefined' codec failed (UnicodeError: undefined encoding)), and it has no <link rel=\"alternate\"> "
+        "to a feed"]
+
+
+def test_only_the_first_few_feed_links_are_tried_the_rest_listed(
+    config: Path, httpserver: HTTPServer, cli
+) -> None:
+    """50,000 links took 99 s, one fetch each; now a bounded few are tried, in page order."""
+    links = [f'<link rel="alternate" type="application/rss+xml" title="F{n}" href="/f{n}.xml">' for n in range(50_000)]
+    httpserver.expect_request("/").respond_with_data(page(*links), content_type="text/html")
+    before = config.read_bytes()
+    started = time.monotonic()
+    result = cli("add", httpserver.url_for("/"), "--config", str(config))
+    assert time.monotonic() - started < 20
+    assert result.code == 1
+    tried = [request.path for request, _ in httpserver.log if request.path != "/"]
+    assert tried == [f"/f{n}.xml" for n in range(len(tried))] and 1 <= len(tried) <= 10
+    assert _err_lines(result) == [
+        f"{httpserver.url_for('/')}: no feed found: the page names 50000 feeds; the first {len(tried)} could not "
+        f"be read (first: HTTP 404 ({httpserver.url_for('/f0.xml')})); not tried: {50_000 - len(tried)} "
+        "(listed on stdout)"]
+    listed = result.out.splitlines()
+    assert listed[0] == f"not tried: {httpserver.url_for(f'/f{len(tried)}.xml')} (application/rss+xml, F{len(tried)})"
+    assert listed[-1] == f"... and {50_000 - len(tried) - len(listed) + 1} more"
+    assert config.read_bytes() == before
+
+
+def test_the_feed_among_the_first_few_is_added_and_the_others_listed(
+    config: Path, httpserver: HTTPServer, cli
+) -> None:
+    links = [f'<link rel="alternate" type="application/rss+xml" href="/f{n}.xml">' for n in range(1000)]
+    httpserver.expect_request("/").respond_with_data(page(*links), content_type="text/html")
+    httpserver.expect_request("/f2.xml").respond_with_data(FEED_XML, content_type="application/rss+xml")
+    result = cli("add", httpserver.url_for("/"), "--config", str(config))
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == f"added 'good-feed': {httpserver.url_for('/f2.xml')} (Good Feed, 1 entry)"
+    assert lines[1] == f"also on the page: {httpserver.url_for('/f0.xml')} (application/rss+xml)"
+    assert lines[-1].startswith("... and ") and len(lines) < 50
+    assert [r.path for r, _ in httpserver.log] == ["/", "/f0.xml", "/f1.xml", "/f2.xml"]
+
+
+def test_a_feed_link_to_a_private_address_is_refused_when_private_networks_are(
+    tmp_path: Path, httpserver: HTTPServer, cli
+) -> None:
+    """The page is the user's (fetched as a config feed is); the link on it is the page's, and
+    `allow_private_network: false` keeps it off private addresses, as for any URL found in a feed.
+    (The tests run on 127.0.0.1: `false` is how the suite makes the page's side "public".)"""
+    config = tmp_path / "feeds.yaml"
+    config.write_text(CONFIG.format(rsshub=httpserver.url_for("/hub"))
+                      .replace("feeds:", "defaults:\n  allow_private_network: false\nfeeds:"), encoding="utf-8")
+    httpserver.expect_request("/").respond_with_data(
+        page('<link rel="alternate" type="application/rss+xml" href="http://127.0.0.1:9/admin/feed">',
+             f'<link rel="alternate" type="application/rss+xml" href="{httpserver.url_for("/feed.xml")}">'),
+        content_type="text/html")
+    httpserver.expect_request("/feed.xml").respond_with_data(FEED_XML, content_type="application/rss+xml")
+    before = config.read_bytes()
+    result = cli("add", httpserver.url_for("/"), "--config", str(config))
+    assert result.code == 1
+    [line] = _err_lines(result)
+    assert line.startswith(f"{httpserver.url_for('/')}: no feed found: the page names 2 feeds; none could be read")
+    assert "private or local address" in line
+    assert [r.path for r, _ in httpserver.log] == ["/"], "the private feed was never fetched"
+    assert config.read_bytes() == before
+    # The page itself is the user's to name: a feed URL given directly is added, as in the config.
+    assert cli("add", httpserver.url_for("/feed.xml"), "--config", str(config)).code == 0

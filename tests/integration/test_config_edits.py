@@ -252,7 +252,7 @@ def test_an_edit_in_a_read_only_folder_is_one_line(tmpfs: Path, server: FaultSer
 def test_add_of_an_unclosed_ipv6_literal_is_one_line(config: Path, cli) -> None:
     result = cli("add", "http://[::1", "--config", str(config))
     assert (result.code, result.out) == (2, "")
-    assert result.err == "http://[::1: not a URL (Invalid IPv6 URL)\n"
+    assert result.err == "http://[::1: not an http:// or https:// URL (or rsshub:/route)\n"
     assert config.read_text(encoding="utf-8") == CONFIG
 
 

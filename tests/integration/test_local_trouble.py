@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -213,3 +214,198 @@ def test_state_database_locked_by_another_process_is_waited_for(tmp_path: Path, 
 
     assert result.code == 0, result.err
     assert len(archived_files(tmp_path / "archive")) == 1
+
+
+# -- issue 21, item 6: a planted symlink never carries a write outside the archive ---------------
+
+OUTSIDE_BYTES = b"a file outside the archive: ~/.bashrc, say\n"
+
+
+def _outside_file(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside" / "precious"
+    outside.parent.mkdir()
+    outside.write_bytes(OUTSIDE_BYTES)
+    return outside
+
+
+def _one_feed(tmp_path: Path, server: FaultServer, title: str = "Planted") -> Path:
+    server.route("/f", faults.respond(200, rss([Item(title, server.url("/p"), "<p>t</p>" * 100)]),
+                                      "application/rss+xml"))
+    # full_text: never: no page request, so the test server has no connection of ours to complain about
+    return write_config(tmp_path, [{"name": "f", "url": server.url("/f"), "categories": ["Real"],
+                                    "full_text": "never"}])
+
+
+@pytest.mark.parametrize("plant", ["symlink", "dangling-symlink", "hard-link", "fifo"])
+def test_a_planted_lock_file_is_refused_with_one_line_and_left_alone(
+    tmp_path: Path, server: FaultServer, cli, plant: str
+) -> None:
+    import os
+
+    config = _one_feed(tmp_path, server)
+    outside = _outside_file(tmp_path)
+    archive_dir = tmp_path / "archive"
+    archive_dir.mkdir()
+    lock = archive_dir / ".feed-archiver.lock"
+    missing = tmp_path / "outside" / "created-by-the-crawl"
+    if plant == "symlink":
+        lock.symlink_to(outside)
+    elif plant == "dangling-symlink":
+        lock.symlink_to(missing)
+    elif plant == "hard-link":
+        os.link(outside, lock)
+    else:
+        os.mkfifo(lock)
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 3
+    assert "Traceback" not in result.err
+    [line] = result.err.splitlines()
+    assert f"{lock} is " in line and "refusing to write through it (remove it)" in line
+    assert outside.read_bytes() == OUTSIDE_BYTES
+    assert not missing.exists()
+    assert archived_files(archive_dir) == []
+
+
+def test_an_entry_path_planted_as_a_symlink_is_refused_and_the_file_outside_unchanged(
+    tmp_path: Path, server: FaultServer, cli
+) -> None:
+    config = _one_feed(tmp_path, server)
+    outside = _outside_file(tmp_path)
+    archive_dir = tmp_path / "archive"
+    entry = archive_dir / archive.entry_relpath(["Real"], "Planted", "f", server.url("/p"))
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(outside)
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    assert f"{entry} is a symlink; refusing to write through it" in result.err
+    assert outside.read_bytes() == OUTSIDE_BYTES
+    assert entry.is_symlink()
+
+
+@pytest.mark.parametrize("plant", ["symlink", "dangling-symlink", "file"])
+def test_a_temp_name_planted_beforehand_is_never_written_through_nor_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plant: str
+) -> None:
+    """Temporary names are random (48 bits); one planted at the name drawn (here: forced) fails
+    that write, touches nothing outside, and is not deleted as if it were ours."""
+    from crawler.archive import storage
+    from crawler.errors import ArchiveError
+
+    outside = _outside_file(tmp_path)
+    root = tmp_path / "archive"
+    relpath = archive.entry_relpath(["Real"], "Title", "f", "id")
+    (root / "Real").mkdir(parents=True)
+    planted = root / "Real" / ".fa-tmp-planted"
+    if plant == "symlink":
+        planted.symlink_to(outside)
+    elif plant == "dangling-symlink":
+        planted.symlink_to(tmp_path / "outside" / "new")
+    else:
+        planted.write_bytes(b"someone else's")
+    monkeypatch.setattr(storage, "temp_path_for", lambda path: path.with_name(".fa-tmp-planted"))
+    doc = archive.render(relpath=relpath, title="Title", categories=["Real"], headimg="", author="a",
+                         date=datetime(2024, 1, 1, tzinfo=UTC), link="http://e/x", guid="id", body_html="<p>b</p>")
+
+    with pytest.raises(ArchiveError, match="cannot write Real/Title_.*: File exists"):
+        asyncio.run(archive.write_document(root, doc, "id"))
+
+    assert outside.read_bytes() == OUTSIDE_BYTES
+    assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["precious"]
+    assert planted.is_symlink() or planted.read_bytes() == b"someone else's"
+    assert not (root / relpath).exists()
+    monkeypatch.undo()  # a fresh random name: the next poll writes the entry
+    assert asyncio.run(archive.write_document(root, doc, "id")) == doc.content_hash
+
+
+def test_a_revisions_folder_planted_as_a_symlink_keeps_the_entry_as_it_was(
+    tmp_path: Path, server: FaultServer, cli
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    config = _one_feed(tmp_path, server)
+    assert cli("crawl", "--config", str(config)).code == 0
+    [entry] = archived_files(tmp_path / "archive")
+    before = entry.read_bytes()
+    (tmp_path / "archive" / ".revisions").symlink_to(outside, target_is_directory=True)
+    server.route("/f", faults.respond(200, rss([Item("Planted", server.url("/p"), "<p>changed</p>" * 100)]),
+                                      "application/rss+xml"))
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    assert "is a symlink; refusing to write through it" in result.err
+    assert list(outside.iterdir()) == []
+    assert entry.read_bytes() == before
+
+
+def test_a_category_folder_swapped_for_a_symlink_mid_write_does_not_carry_the_write_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folders are checked, then the file is written: a symlink swapped in between (by
+    anyone who can write to the archive) must not redirect the write. The swap is made at the
+    one moment in between that the test can reach: when the temporary name is drawn."""
+    import os
+
+    from crawler.archive import storage
+    from crawler.errors import ArchiveError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "archive"
+    (root / "Real").mkdir(parents=True)
+    draw = storage.temp_path_for
+
+    def swap_then_draw(path: Path) -> Path:
+        if (root / "Real").is_dir() and not (root / "Real").is_symlink():
+            os.rename(root / "Real", root / "Moved")
+            (root / "Real").symlink_to(outside, target_is_directory=True)
+        return draw(path)
+
+    monkeypatch.setattr(storage, "temp_path_for", swap_then_draw)
+    relpath = archive.entry_relpath(["Real"], "Title", "f", "id")
+    doc = archive.render(relpath=relpath, title="Title", categories=["Real"], headimg="", author="a",
+                         date=datetime(2024, 1, 1, tzinfo=UTC), link="http://e/x", guid="id", body_html="<p>b</p>")
+    with contextlib.suppress(ArchiveError):  # refusing is as good as writing into the folder checked
+        asyncio.run(archive.write_document(root, doc, "id"))
+
+    assert list(outside.iterdir()) == []
+    assert [p.name for p in (root / "Moved").iterdir()] in ([], [relpath.split("/")[-1]])
+
+
+def test_an_images_folder_swapped_for_a_symlink_mid_write_does_not_carry_the_write_outside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from crawler.archive import storage
+    from crawler.errors import ArchiveError
+    from crawler.images import download as images
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    images_dir = tmp_path / "archive" / "images"
+    images_dir.mkdir(parents=True)
+    draw = storage.temp_path_for
+
+    def swap_then_draw(path: Path) -> Path:
+        if not images_dir.is_symlink():
+            os.rename(images_dir, images_dir.with_name("moved"))
+            images_dir.symlink_to(outside, target_is_directory=True)
+        return draw(path)
+
+    monkeypatch.setattr(storage, "temp_path_for", swap_then_draw)
+    with contextlib.suppress(ArchiveError):
+        images._store_file(images_dir, "0123abcd.jpg", JPEG)
+
+    assert list(outside.iterdir()) == []
+    assert [p.name for p in images_dir.with_name("moved").iterdir()] in ([], ["0123abcd.jpg"])
+    # Planted before the write: refused with the line the crawl logs.
+    with pytest.raises(ArchiveError, match="images is a symlink; refusing to write through it"):
+        images._store_file(images_dir, "0123abcd.jpg", JPEG)
+    assert list(outside.iterdir()) == []

@@ -212,6 +212,11 @@ EXTERNAL = """<?xml version="1.0"?>
     pytest.param(EXTERNAL.encode(), r"refused: the file declares entities \(EntitiesForbidden\); OPML needs none",
                  id="external-entity"),
     pytest.param(None, r"larger than the 20,000,000-byte limit for an OPML file", id="100MB"),
+    *(pytest.param(f'<?xml version="1.0" encoding="{name}"?><opml version="2.0"><body><outline text="x" '
+                   'xmlUrl="https://x.example/feed"/></body></opml>'.encode(),
+                   rf"cannot read the encoding it declares \('{name}'\): {why}", id=f"encoding-{name}")
+      for name, why in (("x-bogus", "unknown encoding"), ("utf-7", "not a character set"),
+                        ("rot13", "not a character set"))),
 ])
 def test_bad_opml_is_one_line_exit_2_and_the_config_untouched(
     content: bytes | None, message: str, config: Path, cli
@@ -278,3 +283,24 @@ def test_a_generated_5000_outline_file_imports_whole(config: Path, cli) -> None:
     names = [f.name for f in settings.feeds]
     assert "site-5-friends" in names and "site-5-friends-2" in names
     assert seconds < 60
+
+
+def test_an_opml_nested_1200_deep_imports_what_it_can_in_one_line_each(config: Path, cli) -> None:
+    """A RecursionError before (issue 21, item 10). Folders of one name are one category; a feed
+    in more distinct folders than an archive path could hold is listed as unusable."""
+    def nested(names: list[str], title: str) -> str:
+        opening = "".join(f'<outline text="{name}">' for name in names)
+        feed = f'<outline text="{title}" xmlUrl="https://{title}.example/feed"/>'
+        return opening + feed + "</outline>" * len(names)
+
+    opml = config.parent / "deep.opml"
+    opml.write_text('<opml version="2.0"><body>' + nested(["Same"] * 1200, "same")
+                    + nested([f"F{n}" for n in range(1200)], "distinct") + "</body></opml>", encoding="utf-8")
+    result = cli("import", str(opml), "--config", str(config))
+    assert result.code == 0, result.err
+    assert result.err == ""
+    lines = result.out.splitlines()
+    assert lines[0] == "unusable 'distinct': in more than 32 folders (each would be a folder of the archive)"
+    assert lines[1].startswith(f"{opml}: 1 added, 0 skipped, 1 unusable (")
+    added = yaml.safe_load(config.read_text(encoding="utf-8"))["feeds"][-1]
+    assert (added["url"], added["categories"]) == ("https://same.example/feed", ["Same"])
