@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from crawler.cluster import ArchiveLocked, Coordinator, Leases, Local, writer_lock
@@ -34,6 +35,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _refuse_a_planted_store(settings: Settings) -> None:
+    """An SQLite store inside the archive that is a symbolic link (or its -wal, -shm or -journal file is)
+    would carry the store's writes outside the archive: refused, as a planted lock file is."""
+    if not settings.state_url.startswith("sqlite:///"):
+        return
+    path = Path(os.path.abspath(settings.state_url.removeprefix("sqlite:///")))
+    if not path.is_relative_to(os.path.abspath(settings.archive_dir)):
+        return  # a store the config puts elsewhere is the user's to place
+    for name in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        if name.is_symlink():
+            raise StateError(f"{name} is a symbolic link: refusing to write through it (remove it)")
+
+
 @asynccontextmanager
 async def open_deps(
     settings: Settings, clock: Callable[[], datetime] = utc_now, observer: Observer | None = None,
@@ -45,6 +59,7 @@ async def open_deps(
     crawl says it once at its end)."""
     observer = observer or Observer()
     health = NetworkHealth(announce=announce_outages)
+    _refuse_a_planted_store(settings)
     store = await StateStore.open(settings.state_url)
     coordinator: Coordinator = Local(store)
     if settings.cluster is not None:

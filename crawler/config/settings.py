@@ -501,7 +501,8 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
     if state_url.startswith("sqlite:///") and not state_url.startswith("sqlite:////"):
         relative = state_url.removeprefix("sqlite:///")
         if relative != ":memory:":
-            state_url = f"sqlite:///{(base / relative).resolve()}"
+            # The folder resolved, the file not: a store planted as a symlink must still be seen as one.
+            state_url = f"sqlite:///{(base / relative).parent.resolve() / Path(relative).name}"
     cluster = _cluster(model, state_url, shown, lines)
     defaults = model.defaults
     if defaults.interval is not None and defaults.cron is not None:

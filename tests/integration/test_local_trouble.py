@@ -409,3 +409,24 @@ def test_an_images_folder_swapped_for_a_symlink_mid_write_does_not_carry_the_wri
     with pytest.raises(ArchiveError, match="images is a symlink; refusing to write through it"):
         images._store_file(images_dir, "0123abcd.jpg", JPEG)
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("which", ["", "-wal", "-shm"])
+def test_a_state_store_planted_as_a_symlink_in_the_archive_is_refused(
+    tmp_path: Path, server: FaultServer, cli, which: str
+) -> None:
+    config = _one_feed(tmp_path, server)
+    outside = _outside_file(tmp_path)
+    archive_dir = tmp_path / "archive"
+    archive_dir.mkdir()
+    planted = archive_dir / f".state.sqlite{which}"  # the suite's configs keep the store there
+    planted.symlink_to(outside)
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 3
+    assert "Traceback" not in result.err
+    [line] = result.err.splitlines()
+    assert f"{planted} is a symbolic link: refusing to write through it (remove it)" in line, line
+    assert outside.read_bytes() == OUTSIDE_BYTES
+    assert archived_files(archive_dir) == []
