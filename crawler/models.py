@@ -249,7 +249,8 @@ class EntryOutcome:
     change: EntryChange | None = None  # for a known entry that came back changed
 
 
-FeedStatus = Literal["ok", "not_modified", "failed", "leased"]  # leased: another node has it
+# leased: another node has it; interrupted: a crawl's Ctrl-C came before (or during) the poll
+FeedStatus = Literal["ok", "not_modified", "failed", "leased", "interrupted"]
 
 
 @dataclass
