@@ -16,7 +16,7 @@ from typing import Any
 from crawler.cluster.coordinator import Coordinator, Leases, Local
 from crawler.cluster.lock import ArchiveLocked, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir
-from crawler.console import crawl_progress, print_summary
+from crawler.console import crawl_progress, plural, print_summary
 from crawler.errors import CrawlerError, StateError
 from crawler.fetch import Clients, Fetcher
 from crawler.image_store import ImageStore
@@ -107,7 +107,7 @@ async def crawl_all(
     # at about 140 MB peak RSS on the bench corpus).
     gate = asyncio.Semaphore(max(FEEDS_IN_FLIGHT, deps.settings.http.concurrency))
     states = await deps.store.all_feed_states() if isinstance(deps.coordinator, Local) else {}
-    if isinstance(deps.coordinator, Local) and any(f.name not in states for f in feeds):
+    if isinstance(deps.coordinator, Local) and any(_never_polled(states.get(f.name)) for f in feeds):
         # A feed never polled has entries to archive, so pages to extract and images to fetch:
         # the worker processes will be needed. A re-poll of known feeds starts none unless asked.
         deps.workers.warm_up()
@@ -143,8 +143,14 @@ async def crawl_all(
             on_feed_done()
 
     tasks = [asyncio.create_task(one(f), name=f"poll-{f.name}") for f in feeds]
-    if interrupt is not None:
-        await _until_done_or_interrupted(tasks, interrupt, deps.settings.shutdown_timeout, in_flight)
+    try:
+        if interrupt is not None and tasks:
+            await _until_done_or_interrupted(tasks, interrupt, deps.settings.shutdown_timeout, in_flight)
+        elif tasks:
+            await asyncio.wait(tasks)
+    finally:  # cancelled from outside: the polls go with the crawl
+        for task in tasks:
+            task.cancel()
     return [
         task.result() if task.done() and not task.cancelled()
         else FeedReport(f.name, f.url, status="interrupted", error="cancelled")
@@ -166,22 +172,18 @@ async def _until_done_or_interrupted(
         if everything.done():
             return
         log.warning("interrupted: no new polls; finishing the %s in flight (up to %s); Ctrl-C again to stop now",
-                    _plural(len(in_flight), "poll"), _human_seconds(grace))
+                    plural(len(in_flight), "poll"), _human_seconds(grace))
         await asyncio.wait([everything, now], timeout=grace, return_when=asyncio.FIRST_COMPLETED)
         left = [task for task in tasks if not task.done()]
         for task in left:
             task.cancel()
         if left:
-            log.warning("cancelled %s still running", _plural(len(left), "poll"))
+            log.warning("cancelled %s still running", plural(len(left), "poll"))
             # Bounded: a poll stuck below cancellation (a thread writing a file) must not hold the exit.
             await asyncio.wait(left, timeout=CANCEL_WAIT_SECONDS)
     finally:
         for waiter in (everything, stop, now):
             waiter.cancel()
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _crashed(source: FeedSource, exc: Exception) -> FeedReport:
@@ -230,15 +232,26 @@ async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
     print_summary(reports, time.monotonic() - started, interrupted=interrupt.stop.is_set())
     offline = [r for r in reports if r.outage]
     if offline:
-        log.error("%s: this machine could not reach the network; %d feeds were not charged for it",
-                  offline[0].error, len(offline))
+        log.error("%s: this machine could not reach the network; %s not charged for it",
+                  offline[0].error, "1 feed was" if len(offline) == 1 else f"{len(offline)} feeds were")
     if interrupt.stop.is_set():
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURES
 
 
-def feed_state_label(state: FeedState | None) -> str:
+def _never_polled(state: FeedState | None) -> bool:
+    return state is None or state.last_poll is None
+
+
+def feed_state_label(state: FeedState | None, entries: int = 0) -> str:
+    """`new` until the feed's server has answered once (polls while our network was down, or the
+    daemon's schedule before its first poll, do not count), then `ok`, `failing` or `dead`.
+    `entries`: how many it has archived, when known (a feed that sends no validators has answered
+    once it has some)."""
     if state is None or state.last_poll is None:
+        return "new"
+    never_answered = state.last_status is None and not (state.etag or state.last_modified or entries)
+    if never_answered and not state.consecutive_failures and not state.dead:
         return "new"
     if state.dead:
         return "dead"
@@ -279,7 +292,7 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
                 "entries_archived": counts.get(feed.name, 0),
                 "entries_updated": updated.get(feed.name, 0),
                 "next_due": _iso(state.next_due) if state else None,
-                "state": feed_state_label(state),
+                "state": feed_state_label(state, counts.get(feed.name, 0)),
                 "node": state.node if state else None,
                 "instance": state.instance if state else None,
                 "leased_by": holders.get(feed.name),

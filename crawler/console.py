@@ -218,7 +218,8 @@ def _column_widths(sheet: Sheet, cells: list[list[str]], width: int) -> list[int
     return widths
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """`1 feed`, `2 feeds`, `0 feeds` (regular nouns: those of the program's messages)."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
@@ -248,7 +249,7 @@ def print_summary(reports: Sequence[FeedReport], seconds: float, *, interrupted:
             result, style = f"interrupted: {r.error}" if r.error else "interrupted", "yellow"
             counts = ("-",) * 4 if r.error == "not polled" else counts
         elif r.failed:
-            result, style = f"{_plural(r.failed, 'entry')} not archived", "yellow"
+            result, style = f"{plural(r.failed, 'entry')} not archived", "yellow"
         else:
             result, style = "unchanged (304)" if r.status == "not_modified" else "ok", ""
         if style:
@@ -261,8 +262,8 @@ def print_summary(reports: Sequence[FeedReport], seconds: float, *, interrupted:
                            "nothing new"))
     totals = [sum(getattr(r, key) for r in reports) for key in ("archived", "updated", "skipped", "failed")]
     failed_feeds = sum(r.status == "failed" for r in reports)
-    sheet.footer = (_plural(len(reports), "feed"), *map(str, totals), "",
-                    f"{_plural(failed_feeds, 'feed')} failed" if failed_feeds else "no feed failed")
+    sheet.footer = (plural(len(reports), "feed"), *map(str, totals), "",
+                    f"{plural(failed_feeds, 'feed')} failed" if failed_feeds else "no feed failed")
     show(sheet, out, width)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from werkzeug import Request, Response
 from tests import faults
 from tests.conftest import FIXTURES, Item, archived_files, json_feed, rss, snapshot, split_document, write_config
 from tests.faults import FaultServer
+from tests.ports import refused_port
 
 ARTICLE_PARAGRAPHS = [
     "The harbour authority confirmed on Tuesday that the new quay will open in the spring, ending years of delay.",
@@ -210,12 +210,6 @@ def test_a_validator_sent_in_utf8_goes_back_as_it_came(tmp_path: Path, server: F
     assert "unchanged (304)" in second.out
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_dead_feed_does_not_stop_the_others_and_sets_exit_status_1(
     tmp_path: Path, httpserver: HTTPServer, cli
 ) -> None:
@@ -225,7 +219,7 @@ def test_dead_feed_does_not_stop_the_others_and_sets_exit_status_1(
     httpserver.expect_request("/html").respond_with_data("<html><body>Not a feed</body></html>",
                                                          content_type="text/html")
     feeds = [
-        {"name": "dead", "url": f"http://127.0.0.1:{_closed_port()}/feed.xml"},
+        {"name": "dead", "url": f"http://127.0.0.1:{refused_port()}/feed.xml"},
         {"name": "html-page", "url": httpserver.url_for("/html")},
         {"name": "alive", "url": httpserver.url_for("/ok.xml")},
     ]
@@ -268,7 +262,7 @@ def test_json_log_lines_for_collectors(tmp_path: Path, httpserver: HTTPServer) -
         rss([Item("Logged", httpserver.url_for("/l"), "<p>x</p>" * 100)]), content_type="application/rss+xml"
     )
     config = write_config(tmp_path, [{"name": "logged", "url": httpserver.url_for("/feed.xml")},
-                                     {"name": "broken", "url": f"http://127.0.0.1:{_closed_port()}/"}],
+                                     {"name": "broken", "url": f"http://127.0.0.1:{refused_port()}/"}],
                           http={"retries": 0})
 
     result = subprocess.run([sys.executable, "-m", "crawler", "--log-format", "json", "crawl", "--config", str(config)],

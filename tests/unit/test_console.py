@@ -112,7 +112,8 @@ def assert_fits(lines: list[str], width: int = 80) -> None:
 
 def test_status_fits_80_columns_with_relative_times_and_the_first_words_of_errors() -> None:
     rows = [status_row("aljazeera-news"), status_row("harbour-gazette", "failing", error=LONG_ERROR, failures=3),
-            status_row("never-polled", "new", last=None, due=None, entries=0), status_row("gone", "dead", error="HTTP 410 Gone")]
+            status_row("never-polled", "new", last=None, due=None, entries=0),
+            status_row("gone", "dead", error="HTTP 410 Gone")]
 
     lines = drawn(lambda out: print_status(rows, False, out=out, width=80, now=NOW))
 
@@ -193,7 +194,8 @@ def test_an_interrupted_crawl_says_so() -> None:
 
     lines = out.getvalue().splitlines()
     assert lines[0] == "crawl interrupted after 2.0s"
-    assert lines[2].endswith("interrupted: cancelled") and lines[3] == "later\t-\t-\t-\t-\t0.00s\tinterrupted: not polled"
+    assert lines[2].endswith("interrupted: cancelled")
+    assert lines[3] == "later\t-\t-\t-\t-\t0.00s\tinterrupted: not polled"
     assert lines[4] == "2 feeds\t0\t0\t0\t0\t\tno feed failed"
 
 
