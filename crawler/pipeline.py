@@ -286,7 +286,7 @@ async def archive_entry(
         else:
             # Only extraction is worth a trip to a worker process; measured, sending every
             # article's clean-up there cost more in hand-offs than it saved.
-            prepared = await deps.workers.run(article.prepare, entry.best_html, feed_base, page, page_url)
+            prepared = await deps.workers.run(article.prepare, entry.best_html, feed_base, page, page_url, entry.title)
         warnings.extend(prepared.warnings)
         new_sources: dict[str, str] = {}
         if source.images and prepared.image_urls:
@@ -306,7 +306,7 @@ async def archive_entry(
             author=source.author or entry.author or feed.title,
             date=entry.published or entry.updated or now,
             updated=None if known is None else revisions.updated_date(entry, known, now),
-            link=entry.link,
+            link=identity.without_tracking(entry.link),
             guid=entry.id if known is None else known.entry_id,  # a revision keeps its first guid
             body_html=body,
         )

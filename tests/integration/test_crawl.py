@@ -296,3 +296,34 @@ def test_image_url_prefix_and_per_feed_headers(tmp_path: Path, httpserver: HTTPS
     assert front["headimg"].startswith("/images/") and front["headimg"].endswith(".jpg")
     assert (tmp_path / "archive" / front["headimg"].lstrip("/")).read_bytes() == jpeg
     assert f'src="{front["headimg"]}"' in body_out
+
+
+def test_what_a_reader_sees_of_an_entry_author_link_headline_and_captions(
+    tmp_path: Path, server: FaultServer, cli
+) -> None:
+    title = "New quay opens in spring"
+    caption = "The new quay at dawn, seen from the old lighthouse on the north pier."
+    page = article_page(title).replace(
+        "<h2>What comes next</h2>",
+        f'<figure><img src="/quay.jpg" alt="quay"><figcaption>{caption}</figcaption></figure><h2>What comes next</h2>',
+    )
+    server.route("/2024/quay.html", faults.respond(200, page.encode(), "text/html; charset=utf-8"))
+    link = server.url("/2024/quay.html") + "?id=7&utm_source=rss&utm_medium=feed&fbclid=abc"
+    feed = (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title><item><title>{title}</title>"
+            f"<link>{link.replace('&', '&amp;')}</link><author>editor@example.org (Ed Itor)</author>"
+            "<description>Teaser.</description></item></channel></rss>").encode()
+    config = write_config(tmp_path, [{"name": "gazette", "url": server.route("/feed.xml", faults.respond(
+        200, feed, "application/rss+xml")), "images": False}])
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 0, result.err
+    [path] = archived_files(tmp_path / "archive")
+    front, body = split_document(path)
+    assert front["author"] == "Ed Itor"
+    assert front["link"] == server.url("/2024/quay.html") + "?id=7"
+    assert f"<p>{caption}</p>" in body
+    assert title not in body, "the page's headline repeats the title above the body"
+    assert "What comes next" in body
+    assert any(p == "/2024/quay.html?id=7&utm_source=rss&utm_medium=feed&fbclid=abc" for p in server.paths()), \
+        "the page itself is fetched at the link as given"
