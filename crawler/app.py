@@ -250,8 +250,10 @@ def feed_state_label(state: FeedState | None, entries: int = 0) -> str:
     once it has some)."""
     if state is None or state.last_poll is None:
         return "new"
-    never_answered = state.last_status is None and not (state.etag or state.last_modified or entries)
-    if never_answered and not state.consecutive_failures and not state.dead:
+    # Polled only while our network was down: no answer, an error that was not charged.
+    never_answered = state.last_status is None and state.last_error is not None and not (
+        state.etag or state.last_modified or entries or state.consecutive_failures or state.dead)
+    if never_answered:
         return "new"
     if state.dead:
         return "dead"

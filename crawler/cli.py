@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 EXIT_CONFIG = 2
 EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a command ended by SIGPIPE
+EXIT_INTERRUPTED = 128 + 2  # ... and one ended by Ctrl-C (SIGINT)
 DEFAULT_CONFIG = "config/feeds.yaml"  # relative to the working directory, as the README runs it
 
 
@@ -99,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _config_error(exc, args.log_format)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _config_error(exc: ConfigError, log_format: str) -> None:
@@ -157,6 +158,8 @@ def run() -> NoReturn:
         # stdout at /dev/null so that the interpreter's own last flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:  # Ctrl-C before a command handles it (while importing, say): no traceback
+        status = EXIT_INTERRUPTED
     # Everything is closed by now. The interpreter's last garbage collections would walk every
     # object of SQLAlchemy, pydantic and httpx for nothing (measured: 0.2-0.3 s of a 1 s re-poll);
     # frozen objects are skipped, and reference counting still frees the rest as usual.

@@ -88,6 +88,8 @@ def test_ctrl_c_finishes_the_polls_in_flight_prints_the_summary_and_exits_130(
     terminal.interrupt()
     terminal.wait_for(r"Ctrl-C again", EVENT_TIMEOUT)
     slow.release.set()  # the poll in flight gets its answer only now, after the Ctrl-C: it must be finished
+    # A terminal's log line: the date as ISO 8601 (not 12/08/26), and which part of the program speaks.
+    terminal.wait_for(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +WARNING +crawler\.app: interrupted", EVENT_TIMEOUT)
 
     assert terminal.wait(EVENT_TIMEOUT) == 130
     output = terminal.output
