@@ -238,11 +238,11 @@ def print_summary(reports: Sequence[FeedReport], seconds: float, *, interrupted:
     title = f"crawl interrupted after {seconds:.1f}s" if interrupted else f"crawl finished in {seconds:.1f}s"
     sheet = Sheet(("feed", *numbers, "result"), title=title, right=frozenset(numbers),
                   fold=frozenset({"feed"}), cut=frozenset({"result"}),
-                  caption="known: entries archived before, unchanged; failed: not archived (the log says why)")
+                  caption="known: archived before, unchanged · failed: not archived (the log says why)")
     for r in shown:
         counts: tuple[str, ...] = (str(r.archived), str(r.updated), str(r.skipped), str(r.failed))
         if r.status == "failed":
-            result, style, counts = f"FEED FAILED: {r.error or 'failed'}", "red", ("-",) * 4
+            result, style, counts = f"FAILED: {r.error or 'no reason given'}", "red", ("-",) * 4
         elif r.status == "leased":
             result, style = r.error or "leased by another node", "yellow"
         elif r.status == "interrupted":
