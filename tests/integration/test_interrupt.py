@@ -3,6 +3,9 @@ the workers' forkserver, the worker processes), as a terminal sends it."""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +49,18 @@ class Seen:
     def __call__(self, handler: Handler) -> None:
         self._answer(handler)
         self.arrived.set()
+
+
+class Said(logging.Handler):
+    """Sets `event` when a log line says `words`."""
+
+    def __init__(self, event: threading.Event, words: str) -> None:
+        super().__init__()
+        self.event, self.words = event, words
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.words in record.getMessage():
+            self.event.set()
 
 
 @pytest.fixture
@@ -112,3 +127,50 @@ def test_a_second_ctrl_c_ends_at_once(tmp_path: Path, server: FaultServer, termi
     output = terminal.output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
     assert "crawl interrupted" in output, output
+
+
+def test_ctrl_c_stops_intake_the_feeds_not_yet_started_are_not_polled(tmp_path: Path, server: FaultServer, cli) -> None:
+    """In this process: 35 feeds, 30 polled at once (the crawl's gate), every one held open; the
+    Ctrl-C comes once all 30 are at the server. Those 30 finish; the 5 waiting for a place never start."""
+    gate, total = 30, 35
+    arrived: list[str] = []
+    all_in, lock = threading.Event(), threading.Lock()
+
+    def held(handler: Handler) -> None:
+        with lock:
+            arrived.append(handler.path)
+            if len(arrived) == gate:
+                all_in.set()
+        server.release.wait(EVENT_TIMEOUT)
+        respond(200, rss([Item(f"News of {handler.path}", server.url(f"{handler.path}/1"), "<p>Body.</p>" * 30)]),
+                "application/rss+xml")(handler)
+
+    feeds = [{"name": f"feed{i:02}", "url": server.route(f"/f{i:02}", held), "full_text": "never", "images": False}
+             for i in range(total)]
+    config = write_config(tmp_path, feeds, http={"concurrency": gate, "per_host": gate})
+
+    stopping = threading.Event()
+    heard = logging.getLogger("crawler.app")
+    said = Said(stopping, "interrupted: no new polls")
+
+    def ctrl_c_once_all_are_in() -> None:
+        if all_in.wait(EVENT_TIMEOUT):
+            os.kill(os.getpid(), signal.SIGINT)  # to this process's main thread: the crawl's event loop
+            stopping.wait(EVENT_TIMEOUT)  # the answers go out once the crawl has taken the Ctrl-C in
+        server.release.set()
+
+    heard.addHandler(said)
+    try:
+        threading.Thread(target=ctrl_c_once_all_are_in, daemon=True).start()
+        result = cli("crawl", "--config", str(config))
+    finally:
+        heard.removeHandler(said)
+
+    assert all_in.is_set(), "the 30 polls never were in flight together"
+    assert stopping.is_set(), "the crawl never said it took the Ctrl-C in"
+    assert result.code == 130, result.err
+    assert len(arrived) == gate, "no feed started after the Ctrl-C"
+    assert len(archived_files(tmp_path / "archive")) == gate, "the polls in flight were finished"
+    not_polled = [line.split("\t")[0] for line in result.out.splitlines() if line.endswith("interrupted: not polled")]
+    assert len(not_polled) == total - gate
+    assert result.out.startswith("crawl interrupted after ")
