@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
+from tests.ports import refused_url
 
 GOOD_FEED = "  - name: one\n    url: https://example.com/feed.xml\n"
 
@@ -176,3 +177,16 @@ def test_status_of_one_feed_shows_every_field_whole(tmp_path: Path, cli) -> None
     assert ["url", "https://example.com/f"] in fields and ["state", "new"] in fields and ["name", "one"] in fields
     assert "example.com/g" not in result.out
     assert unknown.code == 2 and "no feed named 'three'" in unknown.err
+
+
+def test_json_log_lines_carry_the_feed_and_url_as_fields(tmp_path: Path, cli) -> None:
+    url = refused_url()
+    config = write_config(tmp_path, [{"name": "gone", "url": url}], http={"retries": 0})
+
+    result = cli("crawl", "--config", str(config), "--log-format", "json")
+
+    assert result.code == 1
+    lines = [json.loads(line) for line in result.err.splitlines()]
+    [failed] = [line for line in lines if line["level"] == "error" and line.get("feed") == "gone"]
+    assert failed["url"] == url and failed["logger"] == "crawler.pipeline"
+    assert failed["message"].startswith(f"feed=gone url={url} failed: ")
