@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,7 +21,7 @@ from crawler.fetch import Clients, Fetcher, NetworkHealth, PassBarrier
 from crawler.images import ImageStore, ImageWorkers
 from crawler.models import FeedReport, FeedState, Lease, feed_state_label
 from crawler.observe import Observer
-from crawler.ops import crawl_progress, print_summary
+from crawler.ops import crawl_progress, plural, print_summary
 from crawler.pipeline import Deps, judge_outage, poll_feed, record_poll
 from crawler.runtime import CpuPool, start_forkserver
 from crawler.store import StateStore, store_exists
@@ -28,7 +29,21 @@ from crawler.store import StateStore, store_exists
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILURES, EXIT_STARTUP = 0, 1, 3  # 2, a config error, is cli.py's
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # as a shell reports a command ended by Ctrl-C
 FEEDS_IN_FLIGHT = 30
+CANCEL_WAIT_SECONDS = 5.0
+
+
+class Interrupt:
+    """Ctrl-C during a crawl, as the signal handler sets it: the first (`stop`) stops intake and lets
+    the polls in flight finish within the grace period, the second (`now`) cancels them."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.now = asyncio.Event()
+
+    def __call__(self) -> None:
+        (self.now if self.stop.is_set() else self.stop).set()
 
 
 def utc_now() -> datetime:
@@ -92,7 +107,9 @@ async def open_deps(
         await store.close()
 
 
-async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Callable[[], None]) -> list[FeedReport]:
+async def crawl_all(
+    feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Callable[[], None], interrupt: Interrupt | None = None,
+) -> list[FeedReport]:
     # Feeds run side by side; the fetcher's global and per-host limits bound the real concurrency,
     # this only keeps the number of parsed feeds held in memory at once in check. It must be wide:
     # a feed holds its place until its last image is stored, and images wait behind pages, so
@@ -101,18 +118,22 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
     # at about 140 MB peak RSS on the bench corpus).
     gate = asyncio.Semaphore(max(FEEDS_IN_FLIGHT, deps.settings.http.concurrency))
     states = await deps.store.all_feed_states() if isinstance(deps.coordinator, Local) else {}
-    if isinstance(deps.coordinator, Local) and any(f.name not in states for f in feeds):
+    if isinstance(deps.coordinator, Local) and any(_never_polled(states.get(f.name)) for f in feeds):
         # A feed never polled has entries to archive, so pages to extract and images to fetch:
         # the worker processes will be needed. A re-poll of known feeds starts none unless asked.
         deps.workers.warm_up()
     # Connection failures are judged once every feed of the pass has been tried: whether our
     # network is down is known only then, and nothing is charged before it is.
     barrier = PassBarrier(f.name for f in feeds)
+    in_flight: set[str] = set()
 
     async def one(source: FeedSource) -> FeedReport:
         lease: Lease | None = None
         try:
             async with gate:  # not held while waiting for the pass: the feeds after it must get in
+                if interrupt is not None and interrupt.stop.is_set():
+                    return FeedReport(source.name, source.url, status="interrupted", error="not polled")
+                in_flight.add(source.name)
                 # A crawl polls now, due or not; only a feed another node is polling is left to it.
                 grant = await deps.coordinator.take(source.name, states.get(source.name), only_if_due=False)
                 if grant.refused:  # never for being not due: a crawl asks regardless
@@ -127,11 +148,53 @@ async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Calla
         except Exception as exc:  # one feed's failure, whatever it is: the others go on
             return _crashed(source, exc)
         finally:
+            in_flight.discard(source.name)
             barrier.tried(source.name)
             deps.coordinator.done(lease)
             on_feed_done()
 
-    return list(await asyncio.gather(*(one(f) for f in feeds)))
+    tasks = [asyncio.create_task(one(f), name=f"poll-{f.name}") for f in feeds]
+    try:
+        if interrupt is not None and tasks:
+            await _until_done_or_interrupted(tasks, interrupt, deps.settings.shutdown_timeout, in_flight)
+        elif tasks:
+            await asyncio.wait(tasks)
+    finally:  # cancelled from outside: the polls go with the crawl
+        for task in tasks:
+            task.cancel()
+    return [
+        task.result() if task.done() and not task.cancelled()
+        else FeedReport(f.name, f.url, status="interrupted", error="cancelled")
+        for f, task in zip(feeds, tasks, strict=True)
+    ]
+
+
+async def _until_done_or_interrupted(
+    tasks: list[asyncio.Task[FeedReport]], interrupt: Interrupt, grace: float, in_flight: set[str],
+) -> None:
+    """Wait for every poll; after a first Ctrl-C, for those in flight only `grace` seconds (a second
+    one: not at all), then cancel them. Their entries archived so far stay archived; what was
+    not recorded is polled again next time."""
+    everything = asyncio.ensure_future(asyncio.wait(tasks))
+    stop = asyncio.ensure_future(interrupt.stop.wait())
+    now = asyncio.ensure_future(interrupt.now.wait())
+    try:
+        await asyncio.wait([everything, stop], return_when=asyncio.FIRST_COMPLETED)
+        if everything.done():
+            return
+        log.warning("interrupted: no new polls; finishing the %s in flight (up to %s); Ctrl-C again to stop now",
+                    plural(len(in_flight), "poll"), _human_seconds(grace))
+        await asyncio.wait([everything, now], timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        left = [task for task in tasks if not task.done()]
+        for task in left:
+            task.cancel()
+        if left:
+            log.warning("cancelled %s still running", plural(len(left), "poll"))
+            # Bounded: a poll stuck below cancellation (a thread writing a file) must not hold the exit.
+            await asyncio.wait(left, timeout=CANCEL_WAIT_SECONDS)
+    finally:
+        for waiter in (everything, stop, now):
+            waiter.cancel()
 
 
 def _crashed(source: FeedSource, exc: Exception) -> FeedReport:
@@ -145,37 +208,50 @@ def _crashed(source: FeedSource, exc: Exception) -> FeedReport:
 
 
 async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:
-    """`feed-archiver crawl`: one pass over the (named) feeds; 0 when all went well, 1 otherwise."""
+    """`feed-archiver crawl`: one pass over the (named) feeds; 0 when all went well, 1 otherwise,
+    130 when Ctrl-C stopped it (the first lets the polls in flight finish, the second cancels them)."""
     feeds = settings.select(list(names))
     ensure_archive_dir(settings)
     if settings.cluster is not None:  # beside this machine's daemon, under a node name of its own
         settings = replace(settings, cluster=replace(settings.cluster, node=f"{settings.cluster.node}/crawl"))
     started = time.monotonic()
-    async with AsyncExitStack() as stack:
-        try:
-            stack.enter_context(
-                writer_lock(settings.archive_dir, settings.state_url, also_sweep=settings.outside_archive)
-            )
-            if not store_exists(settings.state_url):
-                # A new archive: every entry is new. The `crawl` command has started the workers'
-                # forkserver already, before its own imports; this is for any other caller.
-                start_forkserver()
-            deps = await stack.enter_async_context(open_deps(settings))
-        except (StateError, ArchiveLocked) as exc:
-            log.error("%s", exc)
-            return EXIT_STARTUP
-        try:
-            with crawl_progress(len(feeds)) as progress:
-                reports = await crawl_all(feeds, deps, progress.feed_done)
-        except StateError as exc:  # before any feed ran (reading the feeds' states): not a start-up failure
-            log.error("the state store failed during the crawl: %s", exc)
-            return EXIT_FAILURES
-    print_summary(reports, time.monotonic() - started)
+    interrupt = Interrupt()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        async with AsyncExitStack() as stack:
+            try:
+                stack.enter_context(
+                    writer_lock(settings.archive_dir, settings.state_url, also_sweep=settings.outside_archive)
+                )
+                if not store_exists(settings.state_url):
+                    # A new archive: every entry is new. The `crawl` command has started the workers'
+                    # forkserver already, before its own imports; this is for any other caller.
+                    start_forkserver()
+                deps = await stack.enter_async_context(open_deps(settings))
+            except (StateError, ArchiveLocked) as exc:
+                log.error("%s", exc)
+                return EXIT_STARTUP
+            try:
+                with crawl_progress(len(feeds)) as progress:
+                    reports = await crawl_all(feeds, deps, progress.feed_done, interrupt)
+            except StateError as exc:  # before any feed ran (reading the feeds' states): not a start-up failure
+                log.error("the state store failed during the crawl: %s", exc)
+                return EXIT_FAILURES
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    print_summary(reports, time.monotonic() - started, interrupted=interrupt.stop.is_set())
     offline = [r for r in reports if r.outage]
     if offline:
-        log.error("%s: this machine could not reach the network; %d feeds were not charged for it",
-                  offline[0].error, len(offline))
+        log.error("%s: this machine could not reach the network; %s not charged for it",
+                  offline[0].error, "1 feed was" if len(offline) == 1 else f"{len(offline)} feeds were")
+    if interrupt.stop.is_set():
+        return EXIT_INTERRUPTED
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURES
+
+
+def _never_polled(state: FeedState | None) -> bool:
+    return state is None or state.last_poll is None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -212,7 +288,7 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
                 "entries_archived": counts.get(feed.name, 0),
                 "entries_updated": updated.get(feed.name, 0),
                 "next_due": _iso(state.next_due) if state else None,
-                "state": feed_state_label(state),
+                "state": feed_state_label(state, counts.get(feed.name, 0)),
                 "node": state.node if state else None,
                 "instance": state.instance if state else None,
                 "leased_by": holders.get(feed.name),

@@ -8,29 +8,38 @@ import gc
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, NoReturn
 
 from crawler import __version__
 
 if TYPE_CHECKING:
     from crawler.config import Settings
+    from crawler.errors import ConfigError
 
 EXIT_CONFIG = 2
 EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a command ended by SIGPIPE
+EXIT_INTERRUPTED = 128 + 2  # ... and one ended by Ctrl-C (SIGINT)
 DEFAULT_CONFIG = "config/feeds.yaml"  # relative to the working directory, as the README runs it
+
+
+def _logging_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--log-level", default=default, choices=["debug", "info", "warning", "error"],
+                        help="default: info (warning while a progress bar is shown)")
+    parser.add_argument("--log-format", default="text" if default is None else default, choices=["text", "json"])
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="feed-archiver", description="Archive news feeds as Markdown files.")
     parser.add_argument("--version", action="version", version=f"feed-archiver {__version__}")
-    parser.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"],
-                        help="default: info (warning while a progress bar is shown)")
-    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    _logging_options(parser, None)
+    # The same options after the command (`crawl --log-level debug`); given there, they win.
+    after = argparse.ArgumentParser(add_help=False)
+    _logging_options(after, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=[after])
         sub.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH",
                          help=f"config file (default: {DEFAULT_CONFIG})")
         return sub
@@ -40,8 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     run = add("run", "the daemon: poll every feed on its schedule until SIGTERM/SIGINT")
     run.add_argument("--watch", action="store_true", help="reload when the config file changes")
     status = add("status", "one row per feed: last poll, status, failures, next due")
+    status.add_argument("feeds", nargs="*", metavar="FEED", help="only these feeds, every field of each in full")
     status.add_argument("--json", action="store_true", help="print a JSON array")
-    add("check", "validate the config and list the feeds it would poll")
+    status.add_argument("--wide", action="store_true", help="every column in full, however wide the terminal")
+    check = add("check", "validate the config and list the feeds it would poll")
+    check.add_argument("--wide", action="store_true", help="a table of every column, however wide the terminal")
     opml_in = add("import", "add the feeds of an OPML file to the config")
     opml_in.add_argument("opml", metavar="FILE.opml", help="an OPML export of another feed reader")
     add("export", "print the config's feeds as OPML 2.0")
@@ -85,10 +97,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             from crawler import app  # noqa: F401  (imported again where used, then for free)
         return _dispatch(args, settings)
     except ConfigError as exc:
-        print(str(exc).replace("\n", " "), file=sys.stderr)
+        _config_error(exc, args.log_format)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _config_error(exc: ConfigError, log_format: str) -> None:
+    """One line on stderr: `PATH:LINE: KEY: problem`, or with `--log-format json` a JSON object
+    that has them as fields, as the log lines around it."""
+    message = str(exc).replace("\n", " ")
+    if log_format != "json":
+        print(message, file=sys.stderr)
+        return
+    import logging
+
+    fields = {"file": exc.path, "line": exc.line, "key": exc.key or None, "problem": exc.message}
+    logging.getLogger("crawler.config").error("%s", message, extra=fields)
 
 
 def _start_workers_for_a_new_archive(settings: Settings) -> None:
@@ -104,6 +129,25 @@ def _start_workers_for_a_new_archive(settings: Settings) -> None:
         start_forkserver()
 
 
+def _check_folders(settings: Settings) -> None:
+    """`check` refuses the archive and image folders `crawl` would refuse, the same way, and leaves
+    no folder behind: it makes them as `crawl` does, then removes the (empty) ones it made."""
+    from crawler.config import ensure_archive_dir
+
+    made: list[str] = []
+    for folder in (settings.archive_dir, settings.images_dir):
+        path = os.path.abspath(folder)
+        while not os.path.lexists(path) and path not in made:
+            made.append(path)
+            path = os.path.dirname(path)
+    try:
+        ensure_archive_dir(settings)
+    finally:
+        for path in sorted(made, key=len, reverse=True):  # the deepest first
+            with suppress(OSError):
+                os.rmdir(path)
+
+
 def run() -> NoReturn:
     """The `feed-archiver` command: `main`, then a quick exit."""
     try:
@@ -114,6 +158,8 @@ def run() -> NoReturn:
         # stdout at /dev/null so that the interpreter's own last flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:  # Ctrl-C before a command handles it (while importing, say): no traceback
+        status = EXIT_INTERRUPTED
     # Everything is closed by now. The interpreter's last garbage collections would walk every
     # object of SQLAlchemy, pydantic and httpx for nothing (measured: 0.2-0.3 s of a 1 s re-poll);
     # frozen objects are skipped, and reference counting still frees the rest as usual.
@@ -127,19 +173,31 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "check":
         from crawler.ops import print_feeds
 
-        print_feeds(app.describe_feeds(settings))
-        print(f"{args.config}: valid, {len(settings.feeds)} feeds")
+        _check_folders(settings)
+        print_feeds(app.describe_feeds(settings), wide=args.wide)
+        count = len(settings.feeds)
+        print(f"{args.config}: valid, {count} {'feed' if count == 1 else 'feeds'}")
         return 0
     if args.command == "status":
-        from crawler.errors import StateError
-        from crawler.ops import print_status
+        from crawler.errors import ConfigError, StateError
+        from crawler.ops import print_feed_status, print_status
 
+        known = {feed.name for feed in settings.feeds}
+        for name in args.feeds:
+            if name not in known:
+                raise ConfigError(str(settings.config_path), None, "", f"no feed named {name!r} in the config")
         try:
             rows = asyncio.run(app.status_rows(settings))
         except StateError as exc:
             print(str(exc).replace("\n", " "), file=sys.stderr)
             return app.EXIT_STARTUP
-        print_status(rows, as_json=args.json)
+        if args.feeds:
+            rows = [row for row in rows if row["name"] in args.feeds]
+            if not args.json:
+                for index, row in enumerate(rows):
+                    print_feed_status(row, blank_line_first=index > 0)
+                return 0
+        print_status(rows, as_json=args.json, wide=args.wide)
         return 0
     if args.command == "crawl":
         return asyncio.run(app.run_once(settings, args.feed))

@@ -33,11 +33,15 @@ from crawler.cluster import ArchiveLocked, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
 from crawler.errors import ConfigError, StateError
 from crawler.models import FeedState
-from crawler.ops import ListenError, open_endpoint, readiness
+from crawler.ops import ListenError, open_endpoint, plural, readiness
 from crawler.pipeline import Deps, crawl_feed
 from crawler.runtime import FeedPool, jitter_limit
 
 log = logging.getLogger(__name__)
+
+
+def _in(when: datetime, now: datetime) -> str:
+    return f"{max((when - now).total_seconds(), 0):.0f}s"
 
 FIRST_POLL_SPREAD = 60.0
 WATCH_PERIOD = 1.0
@@ -90,14 +94,19 @@ class Daemon:
                 self._pool = FeedPool(max(4, self._settings.http.concurrency), self._poll)
                 states = self._states = await deps.store.all_feed_states()
                 now = utc_now()
-                for source in self._feeds.values():
-                    self._add_job(source, states.get(source.name), now)
+                firsts = {source.name: self._add_job(source, states.get(source.name), now)
+                          for source in self._feeds.values()}
+                await self._record_first_dues(firsts)
                 deps.observer.feeds_known(list(self._feeds), states)
                 self._scheduler.start()
                 endpoint.serving(ready=readiness(deps.store.ping, lambda: bool(self._scheduler.running)))
                 cluster = self._settings.cluster
-                log.info("daemon started: %d feeds, archive %s%s", len(self._feeds), self._settings.archive_dir,
-                         f", node {cluster.node} (lease {cluster.lease:g}s)" if cluster else "")
+                node = f", node {cluster.node} (lease {cluster.lease:g}s)" if cluster else ""
+                log.info("daemon started: %s, archive %s%s", plural(len(self._feeds), "feed"),
+                         self._settings.archive_dir, node)
+                if firsts:
+                    log.info("first poll in %s, the next %s by %s", _in(min(firsts.values()), now),
+                             plural(len(firsts) - 1, "poll"), _in(max(firsts.values()), now))
                 watcher = asyncio.create_task(self._watch_config()) if self._watch else None
                 await self._stop.wait()
                 log.info("stopping: no new polls; waiting up to %.0fs for %d in flight",
@@ -107,7 +116,7 @@ class Daemon:
                     watcher.cancel()
                 cancelled = await self._pool.drain(self._settings.shutdown_timeout, self._force)
                 if cancelled:
-                    log.warning("cancelled %d polls still running after the grace period", cancelled)
+                    log.warning("cancelled %s still running after the grace period", plural(cancelled, "poll"))
         finally:
             await asyncio.to_thread(endpoint.close)
             for signum in handled:
@@ -166,8 +175,8 @@ class Daemon:
                 self._scheduler.modify_job(name, next_run_time=self._soon(new[name], now))
         self._feeds = new
         self._deps.observer.feeds_known(list(new), states)
-        log.info("reload (%s): %d feeds (%d added, %d removed, %d changed)",
-                 why, len(new), len(added), len(removed), len(changed))
+        log.info("reload (%s): %s (%d added, %d removed, %d changed)",
+                 why, plural(len(new), "feed"), len(added), len(removed), len(changed))
 
     async def _watch_config(self) -> None:
         path = self._settings.config_path
@@ -194,7 +203,8 @@ class Daemon:
         # First polls spread over min(interval, 60 s) so that a restart does not fire every feed at once.
         return now + timedelta(seconds=random.uniform(0, min(source.interval, FIRST_POLL_SPREAD)))
 
-    def _add_job(self, source: FeedSource, state: FeedState | None, now: datetime) -> None:
+    def _add_job(self, source: FeedSource, state: FeedState | None, now: datetime) -> datetime:
+        """Schedule the feed; returns when its first poll comes."""
         due = state.next_due if state is not None and state.next_due is not None else None
         first = due if due is not None and due > now else self._soon(source, now)
         self._scheduler.add_job(
@@ -202,6 +212,17 @@ class Daemon:
             max_instances=1, coalesce=True, misfire_grace_time=None, next_run_time=first,
             replace_existing=True,
         )
+        return first
+
+    async def _record_first_dues(self, firsts: dict[str, datetime]) -> None:
+        """A feed never polled has no next due time in the store until its first poll: write it, so
+        that `status` shows when it comes. (In a cluster the node that takes the feed says.)"""
+        if self._deps is None or self._settings.cluster is not None:
+            return
+        for name, first in firsts.items():
+            if (state := self._states.get(name)) is None or state.last_poll is None:
+                self._states[name] = replace(state or FeedState(name), next_due=first)
+                await self._deps.store.save_poll(self._states[name], self._feeds[name].url)
 
     async def _enqueue(self, name: str) -> None:
         if self._pool is not None:

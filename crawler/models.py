@@ -249,7 +249,8 @@ class EntryOutcome:
     change: EntryChange | None = None  # for a known entry that came back changed
 
 
-FeedStatus = Literal["ok", "not_modified", "failed", "leased"]  # leased: another node has it
+# leased: another node has it; interrupted: a crawl's Ctrl-C came before (or during) the poll
+FeedStatus = Literal["ok", "not_modified", "failed", "leased", "interrupted"]
 
 
 @dataclass
@@ -279,9 +280,17 @@ class FeedReport:
         return self.status != "failed" and self.failed == 0
 
 
-def feed_state_label(state: FeedState | None) -> str:
-    """The state `status` and the metrics show: `new`, `ok`, `failing` or `dead`."""
+def feed_state_label(state: FeedState | None, entries: int = 0) -> str:
+    """`new` until the feed's server has answered once (polls while our network was down, or the
+    daemon's schedule before its first poll, do not count), then `ok`, `failing` or `dead`.
+    `entries`: how many it has archived, when known (a feed that sends no validators has answered
+    once it has some)."""
     if state is None or state.last_poll is None:
+        return "new"
+    # Polled only while our network was down: no answer, an error that was not charged.
+    never_answered = state.last_status is None and state.last_error is not None and not (
+        state.etag or state.last_modified or entries or state.consecutive_failures or state.dead)
+    if never_answered:
         return "new"
     if state.dead:
         return "dead"

@@ -44,7 +44,7 @@ from crawler.models import (
     ParsedFeed,
 )
 from crawler.observe import Observer
-from crawler.reader import content, parse_feed
+from crawler.reader import content, identity, parse_feed
 from crawler.runtime import CpuPool, next_state
 from crawler.store import StateStore, legacy_fingerprint
 
@@ -289,7 +289,7 @@ async def archive_entry(
         else:
             # Only extraction is worth a trip to a worker process; measured, sending every
             # article's clean-up there cost more in hand-offs than it saved.
-            prepared = await deps.workers.run(article.prepare, entry.best_html, feed_base, page, page_url)
+            prepared = await deps.workers.run(article.prepare, entry.best_html, feed_base, page, page_url, entry.title)
         warnings.extend(prepared.warnings)
         new_sources: dict[str, str] = {}
         if source.images and prepared.image_urls:
@@ -309,7 +309,7 @@ async def archive_entry(
             author=source.author or entry.author or feed.title,
             date=entry.published or entry.updated or now,
             updated=None if known is None else revisions.updated_date(entry, known, now),
-            link=entry.link,
+            link=identity.without_tracking(entry.link),
             guid=entry.id if known is None else known.entry_id,  # a revision keeps its first guid
             body_html=body,
         )

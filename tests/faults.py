@@ -22,7 +22,8 @@ Fault = Callable[[Handler], None]
 class FaultServer:
     """`host`: any of 127.0.0.0/8 (all loopback on Linux), so that one test can have several hosts."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None) -> None:
+        """`sock`: a socket bound already (`tests.ports.take_over`), to listen on instead of binding."""
         self.times: list[tuple[str, float]] = []  # (path, monotonic time) of each request, as it came
         self.routes: dict[str, Fault] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -50,7 +51,12 @@ class FaultServer:
                 pass
 
         self.host = host
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd = ThreadingHTTPServer((host, port), _Handler, bind_and_activate=sock is None)
+        if sock is not None:
+            self.httpd.socket.close()
+            self.httpd.socket = sock
+            self.httpd.server_address = sock.getsockname()
+            self.httpd.server_activate()
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

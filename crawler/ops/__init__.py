@@ -71,13 +71,21 @@ def readiness(ping: Callable[[], Awaitable[None]], scheduler_running: Callable[[
 # Public names, imported on first use (PEP 562): importing the package costs nothing, and the
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
-    from crawler.ops.console import crawl_progress, print_feeds, print_status, print_summary, setup_logging
+    from crawler.ops.console import (
+        crawl_progress,
+        plural,
+        print_feed_status,
+        print_feeds,
+        print_status,
+        print_summary,
+        setup_logging,
+    )
 else:
     __getattr__ = lazy_exports(__name__, {
-        "console": "crawl_progress print_feeds print_status print_summary setup_logging",
+        "console": "crawl_progress plural print_feed_status print_feeds print_status print_summary setup_logging",
     })
 
 __all__ = [
-    "ListenError", "Readiness", "crawl_progress", "open_endpoint", "print_feeds", "print_status",
-    "print_summary", "readiness", "setup_logging",
+    "ListenError", "Readiness", "crawl_progress", "open_endpoint", "plural", "print_feed_status",
+    "print_feeds", "print_status", "print_summary", "readiness", "setup_logging",
 ]

@@ -32,12 +32,13 @@ class Prepared:
     warnings: tuple[str, ...] = ()
 
 
-def prepare(feed_html: str, feed_base: str, page: bytes | None = None, page_url: str = "") -> Prepared:
-    """Choose the article's HTML and list its images (`page`: the fetched article page, if any)."""
+def prepare(feed_html: str, feed_base: str, page: bytes | None = None, page_url: str = "", title: str = "") -> Prepared:
+    """Choose the article's HTML and list its images (`page`: the fetched article page, if any;
+    `title`: the entry's, which a headline at the top of the page's text only repeats)."""
     html, base, warning = feed_html, feed_base, None
     if page is not None:
         try:
-            extracted = extract_main_html(page, page_url)
+            extracted = extract_main_html(page, page_url, title)
         except Exception as exc:  # trafilatura/lxml on a hostile page: keep the feed's text
             extracted, warning = None, f"extraction failed, kept the feed's text: {exc}"
         better = content.better_of(feed_html, extracted)

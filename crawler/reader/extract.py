@@ -16,19 +16,31 @@ _WRAPPER = re.compile(r"^\s*<html>\s*<body>\s*|\s*</body>\s*</html>\s*$")
 _LINK_SHARE = 0.8
 # Invisible unless a line breaks there: "Mag\xadda\xadle\xadner" reads "Magdalener", but no search finds it.
 _SOFT_HYPHEN = "\xad"
+_WORD = re.compile(r"\w+")
+# A caption that only credits the picture: "Photo: J. Smith", "Bild: dpa", "© Reuters".
+_CREDIT = re.compile(r"^\W*(?:©|\(c\)|(?:photo|foto|bild|image|picture|credit|source|quelle|fuente|crédit)s?\b\W)",
+                     re.IGNORECASE)
+_CAPTION_MIN_WORDS = 3  # fewer is a name or a credit ("Andrew Milligan", "AFP"), not a caption
 
 
-def extract_main_html(page: bytes | str, url: str) -> str | None:
-    """The article's main content (headings, paragraphs, images, links, tables), without navigation,
-    comments, teasers for the site's other pages or soft hyphens; None when trafilatura finds no article."""
+def extract_main_html(page: bytes | str, url: str, title: str = "") -> str | None:
+    """The article's main content (headings, paragraphs, images and their captions, links, tables),
+    without navigation, comments, teasers for the site's other pages or soft hyphens, nor a first
+    heading that only repeats `title` (the entry's, shown above the body); None when trafilatura
+    finds no article."""
     import trafilatura
     from trafilatura.htmlprocessing import build_html_output
+    from trafilatura.utils import load_html
 
+    tree = load_html(page)  # what trafilatura would do first; None for what is no HTML at all
+    if tree is None:
+        return None
+    _captions_as_paragraphs(tree)
     # What `trafilatura.extract(output_format="html")` does, less one step: for every format but
     # plain text it also computes a content fingerprint (a Simhash of the whole text) that we never
     # read, 8% of an extraction.
     document = trafilatura.bare_extraction(
-        page,
+        tree,
         url=url,
         output_format="html",
         include_images=True,
@@ -41,6 +53,7 @@ def extract_main_html(page: bytes | str, url: str) -> str | None:
     if document is None or isinstance(document, dict):  # a dict only with as_dict=True
         return None
     _drop_teasers(document.body, url)
+    _drop_repeated_title(document.body, title)
     # Without the soft hyphens that some sites put in every long word: the archive's words are then
     # the words a reader sees and searches for (trafilatura's own text output drops them too).
     result = unicodedata.normalize("NFC", build_html_output(document)).replace(_SOFT_HYPHEN, "")
@@ -63,6 +76,33 @@ def _drop_teasers(body: Any, page_url: str) -> None:
     for block in list(body):
         if block.tag in ("p", "head") and _is_teaser(block, page_url):
             delete_element(block)  # its tail, if any, joins the block before
+
+
+def _captions_as_paragraphs(tree: Any) -> None:
+    """Trafilatura keeps a figure's image but has no element for its caption, and drops it: as a
+    paragraph, the caption comes through right after its picture. Credits alone are left out."""
+    for caption in list(tree.iter("figcaption")):
+        words = _WORD.findall(caption.text_content())
+        if len(words) < _CAPTION_MIN_WORDS or _CREDIT.match(caption.text_content()):
+            caption.drop_tree()
+        else:
+            caption.tag = "p"
+
+
+def _drop_repeated_title(body: Any, title: str) -> None:
+    """The page's headline at the top of the body says again what the archived file's title says."""
+    first = next(iter(body), None)
+    if first is not None and first.tag == "head" and title and _words(first) == _words(title):
+        from trafilatura.xml import delete_element
+
+        delete_element(first)
+
+
+def _words(text: Any) -> list[str]:
+    """The words of a string or of an element's text, as a reader compares two headlines: case,
+    punctuation and spacing aside."""
+    flat = text if isinstance(text, str) else "".join(text.itertext())
+    return _WORD.findall(unicodedata.normalize("NFKC", flat).casefold())
 
 
 def _is_teaser(block: Any, page_url: str) -> bool:

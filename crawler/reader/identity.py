@@ -64,6 +64,17 @@ def canonical_link(url: str) -> str:
     return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
 
 
+def without_tracking(url: str) -> str:
+    """`url` without its tracking parameters (`utm_*`, `fbclid`, ...), everything else as it was:
+    the link an archived file shows, as a reader would share it."""
+    if "?" not in url:
+        return url
+    rest, hash_, fragment = url.partition("#")
+    base, _, query = rest.partition("?")
+    kept = "&".join(pair for pair in query.split("&") if pair and not _tracking(pair))
+    return base + (f"?{kept}" if kept else "") + hash_ + fragment
+
+
 def distinct(entries: Iterable[FeedEntry]) -> tuple[FeedEntry, ...]:
     """Each article of one document once, with its canonical link filled in (the parser fills it
     in as it builds each entry, which costs less than copying the entry here).

@@ -119,10 +119,18 @@ def _entry(raw: Any, base: str, warnings: list[str]) -> FeedEntry:
         title=title,
         published=published,
         updated=updated,
-        author=_str(raw.get("author")) or None,
+        author=_author(raw),
         content_html=content_html,
         summary_html=summary_html,
     )
+
+
+def _author(raw: Any) -> str | None:
+    """The author's name: RSS writes `editor@example.org (Ed Itor)`, and feedparser reads the name
+    out of it; an address alone stays what there is."""
+    detail = raw.get("author_detail")
+    name = _str(detail.get("name")) if isinstance(detail, dict) else ""
+    return name.strip() or _str(raw.get("author")).strip() or None
 
 
 def synthetic_id(title: str, when: datetime | None) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -34,14 +35,27 @@ _PRELOAD = ["trafilatura", "feedparser", "crawler.reader.article", "crawler.imag
 
 
 def forkserver_context() -> multiprocessing.context.ForkServerContext:
-    """The context every worker process is made in. forkserver, not fork: children do not
-    inherit the event loop's threads and locks."""
+    """The context every worker process is made in, its forkserver running. forkserver, not fork:
+    children do not inherit the event loop's threads and locks."""
+    from multiprocessing import forkserver
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)  # only read when the forkserver starts
+    # Ctrl-C on a terminal reaches every process of its group: the crawl handles it, its workers
+    # must not (an idle pool worker would print a KeyboardInterrupt traceback). The forkserver
+    # ignores SIGINT only once its imports are done and gives its children back Python's handler;
+    # a signal blocked here is blocked in it from its first instruction, and in every child it forks.
+    # (A no-op, one waitpid, when it runs already.)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return context
 
 
 def _start_worker(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the crawl handles Ctrl-C (see `forkserver_context`)
     # A crawl killed with SIGKILL cannot shut its pool down, and forkserver workers keep each
     # other's pipes open, so nothing would ever tell them: they watch the crawl themselves.
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
@@ -62,10 +76,7 @@ def start_forkserver() -> None:
     """Start the workers' forkserver now: its imports (trafilatura and the stages, about 0.35 CPU s)
     then run on the other core while the crawl is still starting and fetching its first feeds,
     not later while the first page and the first images wait for a worker. Returns at once."""
-    from multiprocessing import forkserver
-
-    forkserver_context()  # the preload list, read when the server starts
-    forkserver.ensure_running()
+    forkserver_context()
 
 
 class CpuPool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
+from tests.ports import refused_url
 
 GOOD_FEED = "  - name: one\n    url: https://example.com/feed.xml\n"
 
@@ -129,3 +131,62 @@ def test_status_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_check_refuses_the_archive_dir_crawl_refuses_and_leaves_no_folder(tmp_path: Path, cli) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("archive_dir: /proc/forbidden\nfeeds:\n" + GOOD_FEED, encoding="utf-8")
+    (tmp_path / "ok").mkdir()
+    good = write_config(tmp_path / "ok", [{"name": "one", "url": "https://example.com/f"}])
+
+    crawl, check = cli("crawl", "--config", str(path)), cli("check", "--config", str(path))
+
+    assert crawl.code == check.code == 2
+    assert check.err == crawl.err and check.err.startswith(f"{path}:1: archive_dir: cannot create /proc/forbidden")
+    assert cli("check", "--config", str(good)).code == 0
+    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == ["feeds.yaml"], "check made no folder"
+
+
+def test_global_options_may_follow_the_command(tmp_path: Path, cli) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  - name: x\n    url: nope\n", encoding="utf-8")
+
+    result = cli("check", "--config", str(path), "--log-format", "json", "--log-level", "debug")
+
+    assert result.code == 2
+    [line] = result.err.strip().splitlines()
+    error = json.loads(line)
+    assert (error["level"], error["file"], error["line"], error["key"]) == ("error", str(path), 3, "feeds[0].url")
+    assert error["message"].startswith(f"{path}:3: feeds[0].url: ")
+
+
+def test_one_feed_is_one_feed(tmp_path: Path, cli) -> None:
+    config = write_config(tmp_path, [{"name": "one", "url": "https://example.com/f"}])
+    assert cli("check", "--config", str(config)).out.splitlines()[-1] == f"{config}: valid, 1 feed"
+
+
+def test_status_of_one_feed_shows_every_field_whole(tmp_path: Path, cli) -> None:
+    config = write_config(tmp_path, [{"name": "one", "url": "https://example.com/f"},
+                                     {"name": "two", "url": "https://example.com/g"}])
+
+    result = cli("status", "one", "--config", str(config))
+    unknown = cli("status", "three", "--config", str(config))
+
+    assert result.code == 0
+    fields = [line.split(None, 1) for line in result.out.splitlines()]
+    assert ["url", "https://example.com/f"] in fields and ["state", "new"] in fields and ["name", "one"] in fields
+    assert "example.com/g" not in result.out
+    assert unknown.code == 2 and "no feed named 'three'" in unknown.err
+
+
+def test_json_log_lines_carry_the_feed_and_url_as_fields(tmp_path: Path, cli) -> None:
+    url = refused_url()
+    config = write_config(tmp_path, [{"name": "gone", "url": url}], http={"retries": 0})
+
+    result = cli("crawl", "--config", str(config), "--log-format", "json")
+
+    assert result.code == 1
+    lines = [json.loads(line) for line in result.err.splitlines()]
+    [failed] = [line for line in lines if line["level"] == "error" and line.get("feed") == "gone"]
+    assert failed["url"] == url and failed["logger"] == "crawler.pipeline"
+    assert failed["message"].startswith(f"feed=gone url={url} failed: ")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from werkzeug import Request, Response
 from tests import faults
 from tests.conftest import FIXTURES, Item, archived_files, json_feed, rss, snapshot, split_document, write_config
 from tests.faults import FaultServer
+from tests.ports import refused_port
 
 ARTICLE_PARAGRAPHS = [
     "The harbour authority confirmed on Tuesday that the new quay will open in the spring, ending years of delay.",
@@ -210,12 +210,6 @@ def test_a_validator_sent_in_utf8_goes_back_as_it_came(tmp_path: Path, server: F
     assert "unchanged (304)" in second.out
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_dead_feed_does_not_stop_the_others_and_sets_exit_status_1(
     tmp_path: Path, httpserver: HTTPServer, cli
 ) -> None:
@@ -225,7 +219,7 @@ def test_dead_feed_does_not_stop_the_others_and_sets_exit_status_1(
     httpserver.expect_request("/html").respond_with_data("<html><body>Not a feed</body></html>",
                                                          content_type="text/html")
     feeds = [
-        {"name": "dead", "url": f"http://127.0.0.1:{_closed_port()}/feed.xml"},
+        {"name": "dead", "url": f"http://127.0.0.1:{refused_port()}/feed.xml"},
         {"name": "html-page", "url": httpserver.url_for("/html")},
         {"name": "alive", "url": httpserver.url_for("/ok.xml")},
     ]
@@ -268,7 +262,7 @@ def test_json_log_lines_for_collectors(tmp_path: Path, httpserver: HTTPServer) -
         rss([Item("Logged", httpserver.url_for("/l"), "<p>x</p>" * 100)]), content_type="application/rss+xml"
     )
     config = write_config(tmp_path, [{"name": "logged", "url": httpserver.url_for("/feed.xml")},
-                                     {"name": "broken", "url": f"http://127.0.0.1:{_closed_port()}/"}],
+                                     {"name": "broken", "url": f"http://127.0.0.1:{refused_port()}/"}],
                           http={"retries": 0})
 
     result = subprocess.run([sys.executable, "-m", "crawler", "--log-format", "json", "crawl", "--config", str(config)],
@@ -302,3 +296,34 @@ def test_image_url_prefix_and_per_feed_headers(tmp_path: Path, httpserver: HTTPS
     assert front["headimg"].startswith("/images/") and front["headimg"].endswith(".jpg")
     assert (tmp_path / "archive" / front["headimg"].lstrip("/")).read_bytes() == jpeg
     assert f'src="{front["headimg"]}"' in body_out
+
+
+def test_what_a_reader_sees_of_an_entry_author_link_headline_and_captions(
+    tmp_path: Path, server: FaultServer, cli
+) -> None:
+    title = "New quay opens in spring"
+    caption = "The new quay at dawn, seen from the old lighthouse on the north pier."
+    page = article_page(title).replace(
+        "<h2>What comes next</h2>",
+        f'<figure><img src="/quay.jpg" alt="quay"><figcaption>{caption}</figcaption></figure><h2>What comes next</h2>',
+    )
+    server.route("/2024/quay.html", faults.respond(200, page.encode(), "text/html; charset=utf-8"))
+    link = server.url("/2024/quay.html") + "?id=7&utm_source=rss&utm_medium=feed&fbclid=abc"
+    feed = (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Gazette</title><item><title>{title}</title>"
+            f"<link>{link.replace('&', '&amp;')}</link><author>editor@example.org (Ed Itor)</author>"
+            "<description>Teaser.</description></item></channel></rss>").encode()
+    config = write_config(tmp_path, [{"name": "gazette", "url": server.route("/feed.xml", faults.respond(
+        200, feed, "application/rss+xml")), "images": False}])
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 0, result.err
+    [path] = archived_files(tmp_path / "archive")
+    front, body = split_document(path)
+    assert front["author"] == "Ed Itor"
+    assert front["link"] == server.url("/2024/quay.html") + "?id=7"
+    assert f"<p>{caption}</p>" in body
+    assert title not in body, "the page's headline repeats the title above the body"
+    assert "What comes next" in body
+    assert any(p == "/2024/quay.html?id=7&utm_source=rss&utm_medium=feed&fbclid=abc" for p in server.paths()), \
+        "the page itself is fetched at the link as given"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pytest_httpserver import HTTPServer
@@ -238,3 +239,28 @@ def test_a_reload_keeps_the_images_dir_the_image_workers_write_to(
         src = split_document(path)[0]["headimg"]
         assert (path.parent / src).resolve().parent == tmp_path / "pics", src
         assert (path.parent / src).is_file(), src
+
+
+def test_the_first_polls_are_announced_and_status_shows_when_they_come(tmp_path: Path, server, daemons) -> None:
+    """A feed never polled: the daemon says when its first polls come (within a minute of its
+    start), and `status` shows that time as its next due, not nothing."""
+    held = threading.Event()
+
+    def never_answers(handler: object) -> None:  # the first poll, should it come, stays in flight
+        held.set()
+        server.release.wait(EVENT_TIMEOUT)
+
+    config = write_config(tmp_path, [{"name": "fresh", "url": server.route("/feed.xml", never_answers),
+                                      "interval": "1h"}], shutdown_timeout="1s")
+    started = datetime.now(UTC)
+    daemon = start(daemons, config)
+
+    announced = daemon.wait_for(r"first poll in (\d+)s")
+    row = status(config)["fresh"]
+
+    assert 0 <= int(announced.group(1)) <= 60
+    assert row["state"] == "new" and row["last_poll"] is None
+    assert isinstance(row["next_due"], str)
+    due = datetime.fromisoformat(row["next_due"])
+    assert started <= due <= started + timedelta(seconds=65)
+    assert daemon.stop() == 0

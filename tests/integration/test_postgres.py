@@ -4,7 +4,6 @@ what a user sees when the store is shared, and when it cannot be opened."""
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from werkzeug import Request, Response
 from tests.conftest import Item, archived_files, json_feed, rss, write_config
 from tests.daemons import DaemonProcess, status
 from tests.pg import VISITOR, PostgresServer
+from tests.ports import refused_port
 
 
 def body(n: int) -> str:
@@ -60,16 +60,10 @@ def test_crawl_twice_on_postgresql_archives_once_and_asks_conditionally(
     assert rows["odd"]["entries_archived"] == 1 and rows["odd"]["state"] == "ok"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _bad_stores(server: PostgresServer, database: str) -> dict[str, tuple[str, str]]:
     """What a user can get wrong: the URL, and the line they must see."""
     return {
-        "unreachable": (f"postgresql://archiver:secret@127.0.0.1:{_closed_port()}/{database}", "Connect call failed"),
+        "unreachable": (f"postgresql://archiver:secret@127.0.0.1:{refused_port()}/{database}", "Connect call failed"),
         "wrong password": (server.url(database, password="wrong"), "password authentication failed"),
         "no table rights": (server.url(database, role=VISITOR), "permission denied for schema public"),
     }

@@ -60,7 +60,15 @@ def test_blocking_holds_in_defaults_too(tmp_path: Path, httpserver: HTTPServer, 
     serve(httpserver)
     config = write_config(tmp_path, [{"name": "lan", "url": httpserver.url_for("/feed.xml")}],
                           defaults={"allow_private_network": False})
-    cli("crawl", "--config", str(config))
+
+    result = cli("crawl", "--config", str(config))
+
+    assert result.code == 0, result.err
+    [path] = archived_files(tmp_path / "archive")
+    front, body = split_document(path)
+    assert "Teaser…" in body and "Full page text" not in body, "archived from the feed, the page not fetched"
+    assert front["headimg"] == httpserver.url_for("/img.jpg")
+    assert "private or local address" in result.err
     assert [r.path for r, _ in httpserver.log] == ["/feed.xml"]
 
 
@@ -116,17 +124,20 @@ def test_a_guarded_feed_does_not_share_an_unguarded_download_in_flight(
     tmp_path: Path, server: FaultServer, cli
 ) -> None:
     requested, outside_served = threading.Event(), threading.Event()
+    waits: list[str] = []  # what a server thread waited for in vain: an assert there would fail nothing
 
     def image_held_until_the_guarded_feed_is_read(handler: faults.Handler) -> None:
         requested.set()
-        outside_served.wait(10)
+        if not outside_served.wait(10):
+            waits.append("the guarded feed was not read while the LAN image was in flight")
         faults.respond(200, JPEG, "image/jpeg")(handler)
 
     config, image = _lan_and_guarded(server, tmp_path, image_held_until_the_guarded_feed_is_read)
     outside_feed = server.routes["/outside"]
 
     def outside_after_the_lan_download_started(handler: faults.Handler) -> None:
-        requested.wait(10)
+        if not requested.wait(10):
+            waits.append("the LAN image was never requested")
         outside_feed(handler)
         outside_served.set()
 
@@ -134,6 +145,7 @@ def test_a_guarded_feed_does_not_share_an_unguarded_download_in_flight(
 
     result = cli("crawl", "--config", str(config))
 
+    assert waits == [], "the two downloads did not overlap: the test proves nothing"
     assert result.code == 0
     headimgs = _headimgs(tmp_path / "archive")
     assert headimgs["From lan"].startswith("images/")

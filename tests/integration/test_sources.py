@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from crawler.store.state import StateStore
 from tests import faults
 from tests.conftest import Item, archived_files, rss, split_document, write_config
 from tests.faults import FaultServer
+from tests.ports import refused_url, take_over
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 NEVER_FULL_TEXT = {"full_text": "never", "images": False}
@@ -41,14 +41,6 @@ def hosts() -> Iterator[Callable[[str], FaultServer]]:
     yield make
     for server in started:
         server.close()
-
-
-def refused_url(address: str, path: str = "/feed.xml") -> str:
-    """A URL on `address` at a port nobody listens on: connecting is refused."""
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        port = sock.getsockname()[1]
-    return f"http://{address}:{port}{path}"
 
 
 def status(cli: Callable[..., object], config: Path) -> dict[str, dict[str, object]]:
@@ -215,6 +207,7 @@ def test_five_unreachable_hosts_charge_nothing_and_the_crawl_says_so_once(tmp_pa
         for row in status(cli, config).values():
             assert row["last_error"] == "network unreachable (5 of 5 hosts)"
             assert row["consecutive_failures"] == 0
+            assert row["state"] == "new", "never fetched: polled, but no server has answered yet"
             due = datetime.fromisoformat(str(row["next_due"]))
             assert timedelta(minutes=29) < due - before < timedelta(minutes=31), "polled again at its interval"
 
@@ -258,7 +251,7 @@ def test_a_daemon_charges_nothing_during_an_outage_and_says_when_it_ends(tmp_pat
     assert all(row["state"] != "dead" for row in rows.values())
 
     host, port = urls[0].removeprefix("http://").split("/")[0].split(":")
-    back = FaultServer(host, int(port))
+    back = FaultServer(host, int(port), sock=take_over(host, int(port)))
     try:
         back.route("/feed.xml", faults.respond(200, FEED, "application/rss+xml"))
         daemon.wait_for(rf"network back: {host}:{port} answered after \d+s unreachable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -98,9 +99,11 @@ async def test_the_pass_barrier_opens_when_every_feed_was_tried() -> None:
     barrier = PassBarrier(["a", "b"])
     barrier.tried("a")
     barrier.tried("a")
-    waiting = barrier.all_tried()
+    waiting = asyncio.ensure_future(barrier.all_tried())
+    await asyncio.sleep(0)  # one turn of the loop (no time): the waiter is now waiting
+    assert not waiting.done(), "b has not been tried yet"
     barrier.tried("b")
-    await waiting
+    await asyncio.wait_for(waiting, timeout=5)  # a barrier that never opens fails here, not hangs CI
 
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

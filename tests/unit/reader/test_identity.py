@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crawler.archive.revisions import item_hash, plan, text_hash
 from crawler.models import FeedEntry, KnownEntry
-from crawler.reader.identity import canonical_link, distinct
+from crawler.reader.identity import canonical_link, distinct, without_tracking
 from crawler.reader.text import visible_text
 
 CANONICAL = {
@@ -103,3 +105,28 @@ def test_the_update_date_is_part_of_the_item() -> None:
 ])
 def test_html_titles_are_the_text_a_browser_shows(title: str, shown: str) -> None:
     assert visible_text(title) == shown
+
+
+@pytest.mark.parametrize(("link", "shown"), [
+    ("https://e.example/a?utm_source=rss&utm_medium=feed", "https://e.example/a"),
+    ("https://e.example/a?id=3&utm_campaign=x&fbclid=y#part", "https://e.example/a?id=3#part"),
+    ("HTTPS://E.example:443/a?Id=3", "HTTPS://E.example:443/a?Id=3"),  # only the tracking goes
+    ("https://e.example/a", "https://e.example/a"),
+    ("", ""),
+])
+def test_the_link_shown_loses_only_its_tracking_parameters(link: str, shown: str) -> None:
+    assert without_tracking(link) == shown
+
+
+@given(path=st.text(alphabet=st.characters(blacklist_characters="?#&"), max_size=30),
+       pairs=st.lists(st.tuples(st.sampled_from(["id", "page", "utm_source", "utm_x", "fbclid", "q"]),
+                                st.text(alphabet=st.characters(blacklist_characters="?#&="), max_size=8)),
+                      max_size=6))
+def test_without_tracking_keeps_every_other_pair_in_order(path: str, pairs: list[tuple[str, str]]) -> None:
+    url = f"https://e.example/{path}?" + "&".join(f"{k}={v}" for k, v in pairs)
+
+    shown = without_tracking(url)
+
+    kept = [f"{k}={v}" for k, v in pairs if not k.startswith("utm_") and k != "fbclid"]
+    assert shown == f"https://e.example/{path}" + (f"?{'&'.join(kept)}" if kept else "")
+    assert canonical_link(shown) == canonical_link(url)

@@ -75,3 +75,18 @@ def test_wrong_content_type_still_parses() -> None:
     feed = parse_feed(result(body, "text/html; charset=utf-8"))
     assert [e.title for e in feed.entries] == ["x"]
     assert feed.ttl_seconds == 3600
+
+
+@pytest.mark.parametrize(("author", "expected"), [
+    ("editor@example.org (Ed Itor)", "Ed Itor"),
+    ("Ed Itor", "Ed Itor"),
+    ("editor@example.org", "editor@example.org"),  # an address is all there is
+    ("   ", None),
+])
+def test_an_rss_author_is_the_name_not_the_address(author: str, expected: str | None) -> None:
+    doc = (f"<rss version='2.0'><channel><title>t</title><item><title>x</title><link>https://e.example/1</link>"
+           f"<author>{author}</author></item></channel></rss>").encode()
+
+    [entry] = parse_feed(result(doc, "application/rss+xml")).entries
+
+    assert entry.author == expected
