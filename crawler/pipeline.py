@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from crawler import content, identity
 from crawler.cluster.coordinator import Coordinator
@@ -56,6 +56,9 @@ if TYPE_CHECKING:  # imported when first needed: a re-poll of unchanged `url:` f
     from crawler.rsshub import InstancePool
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
@@ -282,7 +285,8 @@ async def archive_entry(
         page, page_url = await _article_page(source, entry, deps, warnings, guarded)
         feed_base = entry.link or source.url
         if page is None:
-            prepared = article.prepare(entry.best_html, feed_base)
+            prepared = await _off_loop(deps, article.prepare, entry.best_html, feed_base) \
+                if article.heavy(entry.best_html) else article.prepare(entry.best_html, feed_base)
         else:
             # Only extraction is worth a trip to a worker process; measured, sending every
             # article's clean-up there cost more in hand-offs than it saved.
@@ -297,7 +301,9 @@ async def archive_entry(
             downloaded = fetched.downloaded
             warnings.extend(fetched.errors)
             new_sources = {url: _image_src(a, relpath, deps.settings) for url, a in fetched.assets.items()}
-        body, headimg = article.finish(prepared.html, new_sources, deps.settings.iframe_hosts)
+        finish_args = (prepared.html, new_sources, deps.settings.iframe_hosts)
+        body, headimg = await _off_loop(deps, article.finish, *finish_args) \
+            if article.heavy(prepared.html) else article.finish(*finish_args)
         doc = archive.render(
             relpath=relpath,
             title=entry.title,
@@ -325,6 +331,14 @@ async def archive_entry(
         )
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc), images=tuple(downloaded))
+
+
+async def _off_loop(deps: Deps, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """A big article's clean-up, kept off the event loop: in a worker process when the crawl has
+    them running, else in a thread (nh3 and lxml release the GIL while they parse)."""
+    if deps.workers.warm:
+        return await deps.workers.run(func, *args, **kwargs)
+    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 async def _guarded(source: FeedSource, deps: Deps) -> bool:

@@ -1,0 +1,94 @@
+"""Hostile nesting: an article's HTML is cleaned in time linear in its size (issue 21, item 1).
+
+html5ever (nh3's parser) scans the stack of open elements for block start tags and the list of
+formatting elements for each new one: `'<div>' * 100_000` took 50 s, 200,000 over 300 s.
+"""
+
+from __future__ import annotations
+
+import time
+
+import lxml.html
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crawler import article
+from crawler.sanitize import MAX_DEPTH, TAGS_IN_PLACE, bound_nesting
+
+DEEP = 50_000  # before the fix: 3-5 s for <div>, 60 s for distinct <b>; after: about 0.1 s
+
+PATTERNS = {
+    "div": lambda n: "<div>" * n,
+    "blockquote": lambda n: "<blockquote>" * n,
+    "ul": lambda n: "<ul>" * n,
+    "distinct-formatting": lambda n: "".join(f"<b id={i}>" for i in range(n)),
+    "li-in-dd": lambda n: "<dd><li>" * (n // 2),
+}
+
+
+def _depth(html: str) -> int:
+    """How deep lxml nests the fragment (huge_tree: no depth limit of its own)."""
+    parser = lxml.html.HTMLParser(huge_tree=True)
+    root = lxml.html.fragment_fromstring(html or "<br>", create_parent="div", parser=parser)
+    deepest, stack = 0, [(root, 0)]
+    while stack:
+        element, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in element)
+    return deepest
+
+
+@pytest.mark.parametrize("pattern", PATTERNS.values(), ids=PATTERNS.keys())
+def test_deep_nesting_prepares_and_finishes_in_bounded_time_and_keeps_the_text(pattern) -> None:
+    html = pattern(DEEP) + "<p>the words</p><img src='a.jpg'>"
+    started = time.monotonic()
+
+    prepared = article.prepare(html, "https://news.example/a")
+    body, _ = article.finish(prepared.html, {}, frozenset())
+
+    assert time.monotonic() - started < 2.0
+    assert "the words" in body
+    assert prepared.image_urls == ("https://news.example/a.jpg",)
+    assert any(f"deeper than {MAX_DEPTH}" in w for w in prepared.warnings)
+    assert article.heavy(html), "the pipeline keeps such an article off the event loop"
+
+
+def test_a_long_flat_article_is_left_as_it_is() -> None:
+    html = "<p>A paragraph with a <b>word</b> in bold.</p>" * 50
+    assert html.count("<") <= TAGS_IN_PLACE
+    assert article.prepare(html, "https://news.example/a").html == html
+    assert not article.heavy(html)
+
+
+def test_bounded_html_keeps_the_structure_it_can() -> None:
+    html = "<p>a<p>b<ul><li>1<li>2</ul><table><tr><td>x<td>y</table><!-- <div> --><script>if (a<b) {}</script>z"
+    assert bound_nesting(html) == (
+        "<p>a</p><p>b</p><ul><li>1</li><li>2</li></ul><table><tr><td>x</td><td>y</td></tr></table>z", 0
+    )
+    assert bound_nesting('<a href="x>y" title=\'q\'>t</a><br/><svg><path d="M0"/></svg>')[0] == (
+        '<a href="x>y" title="q">t</a><br><svg><path d="M0"></path></svg>'
+    )
+
+
+TAG_NAMES = st.sampled_from(["div", "p", "li", "ul", "b", "a", "td", "tr", "table", "span", "dd", "svg", "img",
+                             "br", "script", "title", "iframe", "x-y", "font"])
+TOKENS = st.one_of(
+    TAG_NAMES.map(lambda n: f"<{n}>"),
+    TAG_NAMES.map(lambda n: f"</{n}>"),
+    st.tuples(TAG_NAMES, st.integers(0, 5)).map(lambda t: f"<{t[0]} id={t[1]} title='a>b\"'>"),
+    st.sampled_from(["<!--", "-->", "<!doctype html>", "<?x>", "</>", "<", ">", "&amp;", "\"", "'", "<a/>"]),
+    st.text(alphabet="xyz <>/=\"'!-", max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TOKENS, max_size=400), st.integers(1, 30))
+def test_any_tag_soup_comes_out_closed_and_no_deeper_than_the_limit(tokens: list[str], limit: int) -> None:
+    html = "".join(tokens)
+
+    bounded, _ = bound_nesting(html, limit)
+
+    assert _depth(bounded) <= limit + 1  # lxml may add one element of its own (a <p> around text, say)
+    again, dropped = bound_nesting(bounded, limit)
+    assert dropped == 0 and again == bounded, "what comes out is read back the way it was written"
