@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from crawler import content, identity
 from crawler.cluster.coordinator import Coordinator
 from crawler.config import Settings
-from crawler.errors import CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited
+from crawler.errors import CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited, StateError
 from crawler.fetch import Fetcher, cache_max_age
 from crawler.image_store import ImageStore
 from crawler.models import (
@@ -122,25 +122,44 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
                 deps.clock(), time.monotonic())
     report = poll.report
     try:
-        poll.answer = await _fetch_feed(source, poll.state, deps, poll.now)
-        result = poll.answer.result
-        report.http_status = result.status
-        report.ttl_seconds = cache_max_age(result.headers)
-        if result.not_modified:
-            report.status = "not_modified"
-        else:
-            poll.parsed = await _parse(result, deps)
-            report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
-    except (FetchError, ParseError) as exc:
-        report.status, report.error = "failed", str(exc)
-        report.http_status = getattr(exc, "status", report.http_status)
-        report.retry_after = exc.retry_after if isinstance(exc, RateLimited | NoInstance) else None
-        report.unreachable = isinstance(exc, FetchError) and exc.connection_level
-        report.resting = isinstance(exc, NoInstance) and exc.resting
-    report.instance = poll.answer.instance or None if poll.answer else None
-    if poll.parsed is not None:
-        poll.outcomes, poll.changes, poll.aliases = await _archive_entries(source, poll.parsed, deps, report, poll.now)
+        try:
+            poll.answer = await _fetch_feed(source, poll.state, deps, poll.now)
+            result = poll.answer.result
+            report.http_status = result.status
+            report.ttl_seconds = cache_max_age(result.headers)
+            if result.not_modified:
+                report.status = "not_modified"
+            else:
+                poll.parsed = await _parse(result, deps)
+                report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
+        except (FetchError, ParseError) as exc:
+            report.status, report.error = "failed", str(exc)
+            report.http_status = getattr(exc, "status", report.http_status)
+            report.retry_after = exc.retry_after if isinstance(exc, RateLimited | NoInstance) else None
+            report.unreachable = isinstance(exc, FetchError) and exc.connection_level
+            report.resting = isinstance(exc, NoInstance) and exc.resting
+        report.instance = poll.answer.instance or None if poll.answer else None
+        if poll.parsed is not None:
+            poll.outcomes, poll.changes, poll.aliases = await _archive_entries(
+                source, poll.parsed, deps, report, poll.now
+            )
+    except StateError:
+        raise  # the store failing: this poll cannot be recorded; the caller says so
+    except Exception as exc:  # a bug met on this feed: a failed poll like any other, recorded and backed off
+        crashed(report, exc)
+        # Nothing of what was read is kept: the old validators stay, so the next poll reads it all again.
+        poll.answer, poll.parsed, poll.outcomes, poll.changes, poll.aliases = None, None, [], [], ()
     return poll
+
+
+def crashed(report: FeedReport, exc: BaseException) -> FeedReport:
+    """`report` made the report of a poll that raised `exc`: failed, with one line for the log (the
+    traceback at debug level). A `CrawlerError` says what failed; anything else is a bug."""
+    log.debug("feed=%s poll raised", report.name, exc_info=exc)
+    report.status = "failed"
+    report.error = str(exc) if isinstance(exc, CrawlerError) else f"internal error: {type(exc).__name__}: {exc}"
+    report.unreachable = report.resting = False
+    return report
 
 
 def judge_outage(report: FeedReport, health: NetworkHealth) -> None:
@@ -331,6 +350,10 @@ async def archive_entry(
         )
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc), images=tuple(downloaded))
+    except Exception as exc:  # a bug met on this entry: it fails alone, and is tried again next poll
+        log.debug("feed=%s entry_id=%s archiving raised", source.name, entry.id, exc_info=exc)
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        return EntryOutcome(entry.id, Outcome.FAILED, error=error, images=tuple(downloaded))
 
 
 async def _off_loop(deps: Deps, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
