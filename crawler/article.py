@@ -8,7 +8,7 @@ everything else in place (about a millisecond, less than a hand-off costs).
   made absolute; the images listed.
 - `finish`: images pointed at their copies, everything sanitized, braces escaped.
 
-An article with very many tags is first rewritten with its nesting bounded
+A big article is first rewritten with its nesting and attributes bounded
 (`sanitize.bound_nesting`): the parsers' work grows with the tags times the depth.
 The pipeline runs a `heavy` article's steps off the event loop.
 """
@@ -24,25 +24,36 @@ from functools import lru_cache
 from crawler import content
 from crawler.extract import extract_main_html
 from crawler.imagerefs import find_images, rewrite_images
-from crawler.sanitize import MAX_DEPTH, TAGS_IN_PLACE, Sanitizer, bound_nesting, escape_braces, one_html_block
+from crawler.sanitize import MAX_ATTRIBUTES, MAX_DEPTH, Sanitizer, bound_nesting, escape_braces, one_html_block
 
 _FIRST_IMG_SRC = re.compile(r"<img\b[^>]*?\ssrc=\"([^\"]*)\"")
-HEAVY_CHARS = 128 * 1024  # about 20 ms of cleaning for a flat article; most are under 50 KB
+# Where the parsers' worst cases (see `sanitize.bound_nesting`) start to cost: an article past
+# one of these is cleaned off the event loop (1,000 tags: up to some 25 ms of html5ever) ...
+HEAVY_CHARS = 64 * 1024
+HEAVY_TAGS = 1000
+# ... and one past these is written out again first, nesting and attributes bounded (4,000 tags:
+# up to 0.4 s; a tag of 8 KB: thousands of attributes, or an inline data: image).
+REWRITE_CHARS = 128 * 1024
+REWRITE_TAGS = 4000
+_LONG_TAG = re.compile(r"<[^<>]{8192}")
 
 
 def heavy(html: str) -> bool:
-    """Whether preparing or finishing `html` is work to keep off the event loop (tens of ms or more)."""
-    return len(html) > HEAVY_CHARS or html.count("<") > TAGS_IN_PLACE
+    """Whether preparing or finishing `html` is work to keep off the event loop."""
+    return len(html) > HEAVY_CHARS or html.count("<") > HEAVY_TAGS or _LONG_TAG.search(html) is not None
 
 
 def _bounded(html: str, warnings: list[str] | None = None) -> str:
-    if html.count("<") <= TAGS_IN_PLACE:
+    if len(html) <= REWRITE_CHARS and html.count("<") <= REWRITE_TAGS and not _LONG_TAG.search(html):
         return html
-    html, dropped = bound_nesting(html)
-    if dropped and warnings is not None:
-        warnings.append(f"the HTML nests deeper than {MAX_DEPTH} elements: {dropped} deeper tags left out, "
-                        "their text kept")
-    return html
+    bounded = bound_nesting(html)
+    if warnings is not None:
+        if bounded.deeper:
+            warnings.append(f"the HTML nests deeper than {MAX_DEPTH} elements: {bounded.deeper} deeper tags left "
+                            "out, their text kept")
+        if bounded.crowded:
+            warnings.append(f"{bounded.crowded} tags with more than {MAX_ATTRIBUTES} attributes: the rest left out")
+    return bounded.html
 
 
 @dataclass(frozen=True)

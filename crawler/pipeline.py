@@ -308,7 +308,7 @@ async def archive_entry(
         page, page_url = await _article_page(source, entry, deps, warnings, guarded)
         feed_base = entry.link or source.url
         if page is None:
-            prepared = await _off_loop(deps, article.prepare, entry.best_html, feed_base) \
+            prepared = await _off_loop(article.prepare, entry.best_html, feed_base) \
                 if article.heavy(entry.best_html) else article.prepare(entry.best_html, feed_base)
         else:
             # Only extraction is worth a trip to a worker process; measured, sending every
@@ -325,7 +325,7 @@ async def archive_entry(
             warnings.extend(fetched.errors)
             new_sources = {url: _image_src(a, relpath, deps.settings) for url, a in fetched.assets.items()}
         finish_args = (prepared.html, new_sources, deps.settings.iframe_hosts)
-        body, headimg = await _off_loop(deps, article.finish, *finish_args) \
+        body, headimg = await _off_loop(article.finish, *finish_args) \
             if article.heavy(prepared.html) else article.finish(*finish_args)
         doc = archive.render(
             relpath=relpath,
@@ -360,11 +360,9 @@ async def archive_entry(
         return EntryOutcome(entry.id, Outcome.FAILED, error=error, images=tuple(downloaded))
 
 
-async def _off_loop(deps: Deps, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """A big article's clean-up, kept off the event loop: in a worker process when the crawl has
-    them running, else in a thread (nh3 and lxml release the GIL while they parse)."""
-    if deps.workers.warm:
-        return await deps.workers.run(func, *args, **kwargs)
+async def _off_loop(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """A big article's clean-up, in a thread: nh3 and lxml release the GIL while they parse, and
+    our own bounded pass yields it every few milliseconds, so the event loop goes on."""
     return await asyncio.to_thread(func, *args, **kwargs)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html as htmllib
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import nh3
 
@@ -114,13 +115,14 @@ def one_html_block(html: str) -> str:
 # nh3's parser (html5ever) follows the HTML standard, whose tree building scans the stack of open
 # elements (and the list of active formatting elements) for many start tags: its work is the
 # number of tags times the depth, so `'<div>' * 100_000` took it 50 s, and 200,000 over 300 s.
-# lxml, for its part, stops reading at a depth of 256 and drops the rest. So an article with
-# many tags is first written out again by `bound_nesting`, a single pass that keeps at most
-# MAX_DEPTH elements open and closes every element it opens: what the parsers then read is
-# nested as we wrote it, as deep as we allowed.
+# lxml, for its part, stops reading at a depth of 256 and drops the rest. So a big article
+# (`article.rewritten`) is first written out again by `bound_nesting`, a single pass that keeps
+# at most MAX_DEPTH elements open and closes every element it opens: what the parsers then read
+# is nested as we wrote it, as deep as we allowed.
 
 MAX_DEPTH = 200  # Gecko's HTML parser stops nesting at 200 too; no real article comes near it
-TAGS_IN_PLACE = 4000  # below this many tags the parsers' worst case is some 30 ms: left as it is
+# Both parsers also check each attribute against the tag's others: 50,000 on one <img> were 13 s.
+MAX_ATTRIBUTES = 256
 
 _VOID = frozenset({
     "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input", "keygen",
@@ -157,23 +159,33 @@ _ATTRIBUTE_NAME = re.compile(r"[a-z_:][a-z0-9_:.-]*\Z")
 _COMMENT_END = re.compile(r"--!?>")
 
 
-def _start_tag(name: str, attributes: str, self_closing: bool) -> str:
+class Bounded(NamedTuple):
+    html: str
+    deeper: int = 0  # start tags left out for being nested deeper than the limit
+    crowded: int = 0  # tags that had more than MAX_ATTRIBUTES attributes (the rest left out)
+
+
+def _start_tag(name: str, attributes: str, self_closing: bool) -> tuple[str, bool]:
     parts = [f"<{name}"]
     seen: set[str] = set()
+    crowded = False
     for match in _ATTRIBUTE.finditer(attributes):
         attribute = match.group(1).lower()
         if attribute in seen or not _ATTRIBUTE_NAME.match(attribute):
             continue
+        if len(seen) == MAX_ATTRIBUTES:
+            crowded = True
+            break
         seen.add(attribute)
         value = next((v for v in match.group(2, 3, 4) if v is not None), "")
         parts.append(f' {attribute}="{value.replace(chr(34), "&quot;")}"')
     parts.append(f"></{name}>" if self_closing and name not in _VOID else ">")
-    return "".join(parts)
+    return "".join(parts), crowded
 
 
-def bound_nesting(html: str, limit: int = MAX_DEPTH) -> tuple[str, int]:
-    """`html` written out again with every element closed and none nested deeper than `limit`;
-    also the number of start tags left out for being deeper (their text is kept). Linear.
+def bound_nesting(html: str, limit: int = MAX_DEPTH) -> Bounded:
+    """`html` written out again with every element closed, none nested deeper than `limit` and
+    none with more than MAX_ATTRIBUTES attributes (their text is kept, and counted). Linear.
 
     Comments, scripts, styles and the text of `<title>`/`<textarea>` go (the sanitizer drops
     them anyway); attributes are re-quoted, so the parsers read each tag as it was read here.
@@ -182,7 +194,13 @@ def bound_nesting(html: str, limit: int = MAX_DEPTH) -> tuple[str, int]:
     stack: list[str] = []
     open_count: dict[str, int] = {}
     deeper: dict[str, int] = {}  # elements left out, by name, whose end tags are still to come
-    dropped = 0
+    dropped = crowded = 0
+
+    def start_tag(name: str, attributes: str, self_closing: bool) -> None:
+        nonlocal crowded
+        text, cut = _start_tag(name, attributes, self_closing)
+        out.append(text)
+        crowded += cut
     pos, end = 0, len(html)
 
     def pop() -> None:
@@ -229,7 +247,7 @@ def bound_nesting(html: str, limit: int = MAX_DEPTH) -> tuple[str, int]:
             closing = re.compile(rf"</{name}[{_WS}/>]", re.IGNORECASE).search(html, pos)
             pos = closing.start() if closing else end
             if name == "iframe" and len(stack) < limit:
-                out.append(_start_tag(name, attributes, True))
+                start_tag(name, attributes, True)
             continue
         if name == "plaintext":
             out.append(htmllib.escape(html[pos:], quote=False))
@@ -245,10 +263,10 @@ def bound_nesting(html: str, limit: int = MAX_DEPTH) -> tuple[str, int]:
             if not self_closing:
                 deeper[name] = deeper.get(name, 0) + 1
             continue
-        out.append(_start_tag(name, attributes, self_closing))
+        start_tag(name, attributes, self_closing)
         if name not in _VOID and not self_closing:
             stack.append(name)
             open_count[name] = open_count.get(name, 0) + 1
     while stack:
         pop()
-    return "".join(out), dropped
+    return Bounded("".join(out), dropped, crowded)
