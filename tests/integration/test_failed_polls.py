@@ -135,3 +135,30 @@ def test_the_daemon_counts_and_backs_off_a_poll_it_could_not_record(
     assert values[("feed_archiver_polls_total", (("outcome", "failed"),))] >= 3
     assert values[("feed_archiver_feed_consecutive_failures", (("feed", "refused"),))] >= 3
     assert daemon.stop() == 0
+
+
+def test_an_entry_whose_archiving_raises_fails_alone_and_is_tried_again(
+    tmp_path: Path, server: FaultServer, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crawler import article
+
+    document = rss([Item("Boom", server.url("/1"), "<p>boom</p>" + body(1)), Item("Fine", server.url("/2"), body(2))])
+    url = server.route("/feed", faults.respond(200, document, "application/rss+xml", ETag='"v1"'))
+    real_finish = article.finish
+
+    def finish_with_a_bug(html, new_sources, iframe_hosts):  # stands for a corner case nobody has met yet
+        if "boom" in html:
+            raise KeyError("a bug in a corner of the clean-up")
+        return real_finish(html, new_sources, iframe_hosts)
+
+    monkeypatch.setattr(article, "finish", finish_with_a_bug)
+    config = write_config(tmp_path, [{"name": "news", "url": url, "full_text": "never"}])
+
+    first = cli("crawl", "--config", str(config))
+
+    assert first.code == 1
+    assert "not archived: internal error: KeyError" in first.err and "Traceback" not in first.err
+    assert [split_document(p)[0]["title"] for p in archived_files(tmp_path / "archive")] == ["Fine"]
+    monkeypatch.undo()
+    cli("crawl", "--config", str(config))
+    assert sorted(split_document(p)[0]["title"] for p in archived_files(tmp_path / "archive")) == ["Boom", "Fine"]
