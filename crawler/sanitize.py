@@ -157,6 +157,7 @@ _ATTRIBUTE = re.compile(
 _NAME = re.compile(r"[a-z][a-z0-9-]*\Z")
 _ATTRIBUTE_NAME = re.compile(r"[a-z_:][a-z0-9_:.-]*\Z")
 _COMMENT_END = re.compile(r"--!?>")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 
 class Bounded(NamedTuple):
@@ -211,10 +212,12 @@ def bound_nesting(html: str, limit: int = MAX_DEPTH) -> Bounded:
     while pos < end:
         found = _MARKUP.search(html, pos)
         if found is None:
-            out.append(html[pos:])
+            out.append(html[pos:].replace("<", "&lt;"))
             break
         start = found.start()
-        out.append(html[pos:start])
+        # A "<" left in the text is text to the tokenizer too, but next to what is written after
+        # it (a tag left out, then "!--") it could start a comment that hides our end tags.
+        out.append(html[pos:start].replace("<", "&lt;"))
         if html.startswith("<!--", start):
             if html.startswith((">", "->"), start + 4):
                 pos = html.index(">", start + 4) + 1
@@ -224,7 +227,7 @@ def bound_nesting(html: str, limit: int = MAX_DEPTH) -> Bounded:
             continue
         tag = _TAG.match(html, start)
         if tag is None:
-            if html[start + 1] in "!?" or not html[start + 2 : start + 3].isalpha() and html[start + 1] == "/":
+            if html[start + 1] in "!?" or html[start + 1] == "/" and not _ASCII_LETTER.match(html, start + 2):
                 closing_at = html.find(">", start)  # a bogus comment, a doctype, `</>`: up to the next ">"
                 pos = closing_at + 1 if closing_at >= 0 else end
                 continue

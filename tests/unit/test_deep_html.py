@@ -89,13 +89,23 @@ def test_bounded_html_keeps_the_structure_it_can() -> None:
     )
 
 
+def test_text_next_to_a_tag_left_out_cannot_open_a_comment_that_hides_the_end_tags() -> None:
+    html = ("<<x@>!--" + "<div>" * 300 + "-->") * 5 + "</é>after"
+
+    bounded = bound_nesting(html, 50)
+
+    assert _depth(bounded.html) <= 51
+    assert "after" in bounded.html and "<!--" not in bounded.html
+
+
 TAG_NAMES = st.sampled_from(["div", "p", "li", "ul", "b", "a", "td", "tr", "table", "span", "dd", "svg", "img",
                              "br", "script", "title", "iframe", "x-y", "font"])
 TOKENS = st.one_of(
     TAG_NAMES.map(lambda n: f"<{n}>"),
     TAG_NAMES.map(lambda n: f"</{n}>"),
     st.tuples(TAG_NAMES, st.integers(0, 5)).map(lambda t: f"<{t[0]} id={t[1]} title='a>b\"'>"),
-    st.sampled_from(["<!--", "-->", "<!doctype html>", "<?x>", "</>", "<", ">", "&amp;", "\"", "'", "<a/>"]),
+    st.sampled_from(["<!--", "-->", "<!doctype html>", "<?x>", "</>", "<", ">", "&amp;", "\"", "'", "<a/>", "<x@>",
+                     "!--", "</é>", "<!-->", "--!>"]),
     st.text(alphabet="xyz <>/=\"'!-", max_size=6),
 )
 
