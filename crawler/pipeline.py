@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING
 
 from crawler import content, identity
 from crawler.cluster.coordinator import Coordinator
@@ -56,9 +56,6 @@ if TYPE_CHECKING:  # imported when first needed: a re-poll of unchanged `url:` f
     from crawler.rsshub import InstancePool
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
@@ -308,7 +305,9 @@ async def archive_entry(
         page, page_url = await _article_page(source, entry, deps, warnings, guarded)
         feed_base = entry.link or source.url
         if page is None:
-            prepared = await _off_loop(article.prepare, entry.best_html, feed_base) \
+            # A big article's clean-up goes to a thread: nh3 and lxml release the GIL while they
+            # parse, and the bounded rewrite before them yields it every few milliseconds.
+            prepared = await asyncio.to_thread(article.prepare, entry.best_html, feed_base) \
                 if article.heavy(entry.best_html) else article.prepare(entry.best_html, feed_base)
         else:
             # Only extraction is worth a trip to a worker process; measured, sending every
@@ -325,7 +324,7 @@ async def archive_entry(
             warnings.extend(fetched.errors)
             new_sources = {url: _image_src(a, relpath, deps.settings) for url, a in fetched.assets.items()}
         finish_args = (prepared.html, new_sources, deps.settings.iframe_hosts)
-        body, headimg = await _off_loop(article.finish, *finish_args) \
+        body, headimg = await asyncio.to_thread(article.finish, *finish_args) \
             if article.heavy(prepared.html) else article.finish(*finish_args)
         doc = archive.render(
             relpath=relpath,
@@ -358,12 +357,6 @@ async def archive_entry(
         log.debug("feed=%s entry_id=%s archiving raised", source.name, entry.id, exc_info=exc)
         error = f"internal error: {type(exc).__name__}: {exc}"
         return EntryOutcome(entry.id, Outcome.FAILED, error=error, images=tuple(downloaded))
-
-
-async def _off_loop(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """A big article's clean-up, in a thread: nh3 and lxml release the GIL while they parse, and
-    our own bounded pass yields it every few milliseconds, so the event loop goes on."""
-    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 async def _guarded(source: FeedSource, deps: Deps) -> bool:
