@@ -16,13 +16,13 @@ from typing import Any
 
 from crawler.cluster import ArchiveLocked, Coordinator, Leases, Local, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir
-from crawler.errors import CrawlerError, StateError
+from crawler.errors import StateError
 from crawler.fetch import Clients, Fetcher, NetworkHealth, PassBarrier
 from crawler.images import ImageStore, ImageWorkers
 from crawler.models import FeedReport, FeedState, Lease, feed_state_label
 from crawler.observe import Observer
 from crawler.ops import crawl_progress, plural, print_summary
-from crawler.pipeline import Deps, judge_outage, poll_feed, record_poll
+from crawler.pipeline import Deps, crashed, judge_outage, poll_feed, record_poll
 from crawler.runtime import CpuPool, start_forkserver
 from crawler.store import StateStore, store_exists
 
@@ -201,10 +201,9 @@ def _crashed(source: FeedSource, exc: Exception) -> FeedReport:
     """The report of a poll that raised: one line at error level, the traceback at debug level.
     The state store failing (its save, say) is a `StateError` and says so; anything else is a bug
     that cost this one feed its poll."""
-    error = str(exc) if isinstance(exc, CrawlerError) else f"internal error: {type(exc).__name__}: {exc}"
-    log.debug("feed=%s poll raised", source.name, exc_info=exc)
-    log.error("feed=%s url=%s failed: %s", source.name, source.url, error)
-    return FeedReport(name=source.name, url=source.url, status="failed", error=error)
+    report = crashed(FeedReport(name=source.name, url=source.url, status="failed"), exc)
+    log.error("feed=%s url=%s failed: %s", source.name, source.url, report.error)
+    return report
 
 
 async def run_once(settings: Settings, names: Sequence[str] = ()) -> int:

@@ -32,10 +32,10 @@ from crawler.archive import remove_stale_temp_files
 from crawler.cluster import ArchiveLocked, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
 from crawler.errors import ConfigError, StateError
-from crawler.models import FeedState
+from crawler.models import FeedReport, FeedState
 from crawler.ops import ListenError, open_endpoint, plural, readiness
-from crawler.pipeline import Deps, crawl_feed
-from crawler.runtime import FeedPool, jitter_limit
+from crawler.pipeline import Deps, crashed, crawl_feed
+from crawler.runtime import FeedPool, jitter_limit, next_state
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,8 @@ class Daemon:
             return
         try:
             report = await crawl_feed(source, self._deps, grant.state, grant.lease)
+        except Exception as exc:  # the state store failing, say: the poll failed and could not be recorded
+            report = self._unrecorded(source, grant.state or self._states.get(name) or FeedState(name), exc)
         finally:
             coordinator.done(grant.lease)
         if report.state is None:
@@ -251,6 +253,16 @@ class Daemon:
         self._states[name] = report.state
         if report.state.next_due is not None:
             self._reschedule(source, report.state.next_due)
+
+    def _unrecorded(self, source: FeedSource, state: FeedState, exc: Exception) -> FeedReport:
+        """A poll that raised before it was recorded: counted and backed off like any failed poll,
+        in this process's memory of the feed (which the next recorded poll saves)."""
+        report = crashed(FeedReport(source.name, source.url), exc)
+        log.error("feed=%s url=%s failed, not recorded: %s", source.name, source.url, report.error)
+        report.state = next_state(source, state, report, utc_now())
+        assert self._deps is not None
+        self._deps.observer.poll_done(report)
+        return report
 
     def _reschedule(self, source: FeedSource, due: datetime) -> None:
         if source.name not in self._feeds or self._stop.is_set():

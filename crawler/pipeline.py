@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from crawler.cluster import Coordinator
 from crawler.config import Settings
-from crawler.errors import CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited
+from crawler.errors import CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited, StateError
 from crawler.fetch import Fetcher, NetworkHealth, cache_max_age
 from crawler.images import ImageStore
 from crawler.models import (
@@ -58,6 +58,7 @@ FEED_ACCEPT = (
     "text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+PARSE_IN_PLACE_BYTES = 256 * 1024  # a feed this big or bigger is parsed off the event loop
 
 
 @dataclass
@@ -115,25 +116,44 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
                 deps.clock(), time.monotonic())
     report = poll.report
     try:
-        poll.answer, parsed = await _fetch_feed(source, poll.state, deps, poll.now)
-        result = poll.answer.result
-        report.http_status = result.status
-        report.ttl_seconds = cache_max_age(result.headers)
-        if result.not_modified:
-            report.status = "not_modified"
-        else:
-            poll.parsed = parsed if parsed is not None else await _parse(result, deps)
-            report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
-    except (FetchError, ParseError) as exc:
-        report.status, report.error = "failed", str(exc)
-        report.http_status = getattr(exc, "status", report.http_status)
-        report.retry_after = exc.retry_after if isinstance(exc, RateLimited | NoInstance) else None
-        report.unreachable = isinstance(exc, FetchError) and exc.connection_level
-        report.resting = isinstance(exc, NoInstance) and exc.resting
-    report.instance = poll.answer.instance or None if poll.answer else None
-    if poll.parsed is not None:
-        poll.outcomes, poll.changes, poll.aliases = await _archive_entries(source, poll.parsed, deps, report, poll.now)
+        try:
+            poll.answer, parsed = await _fetch_feed(source, poll.state, deps, poll.now)
+            result = poll.answer.result
+            report.http_status = result.status
+            report.ttl_seconds = cache_max_age(result.headers)
+            if result.not_modified:
+                report.status = "not_modified"
+            else:
+                poll.parsed = parsed if parsed is not None else await _parse(result, deps)
+                report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
+        except (FetchError, ParseError) as exc:
+            report.status, report.error = "failed", str(exc)
+            report.http_status = getattr(exc, "status", report.http_status)
+            report.retry_after = exc.retry_after if isinstance(exc, RateLimited | NoInstance) else None
+            report.unreachable = isinstance(exc, FetchError) and exc.connection_level
+            report.resting = isinstance(exc, NoInstance) and exc.resting
+        report.instance = poll.answer.instance or None if poll.answer else None
+        if poll.parsed is not None:
+            poll.outcomes, poll.changes, poll.aliases = await _archive_entries(
+                source, poll.parsed, deps, report, poll.now
+            )
+    except StateError:
+        raise  # the store failing: this poll cannot be recorded; the caller says so
+    except Exception as exc:  # a bug met on this feed: a failed poll like any other, recorded and backed off
+        crashed(report, exc)
+        # Nothing of what was read is kept: the old validators stay, so the next poll reads it all again.
+        poll.answer, poll.parsed, poll.outcomes, poll.changes, poll.aliases = None, None, [], [], ()
     return poll
+
+
+def crashed(report: FeedReport, exc: BaseException) -> FeedReport:
+    """`report` made the report of a poll that raised `exc`: failed, with one line for the log (the
+    traceback at debug level). A `CrawlerError` says what failed; anything else is a bug."""
+    log.debug("feed=%s poll raised", report.name, exc_info=exc)
+    report.status = "failed"
+    report.error = str(exc) if isinstance(exc, CrawlerError) else f"internal error: {type(exc).__name__}: {exc}"
+    report.unreachable = report.resting = False
+    return report
 
 
 def judge_outage(report: FeedReport, health: NetworkHealth) -> None:
@@ -207,8 +227,11 @@ async def _parse(result: FetchResult, deps: Deps) -> ParsedFeed:
     """The feed read, in a worker process when the crawl has them running: a feed of 20 full
     items is 15 ms of parsing, and 30 feeds answering at once kept the event loop from every
     other step (the first page was asked for 0.85-0.96 s after the first feed was read, now
-    0.24-0.47 s). A re-poll that finds a feed changed and needs no worker reads it here."""
+    0.24-0.47 s). A re-poll that finds a feed changed and needs no worker reads it here, or in a
+    thread when it is big (1 MB of escaped HTML is 0.2 s of feedparser)."""
     if not deps.workers.warm:
+        if len(result.body) > PARSE_IN_PLACE_BYTES:
+            return await asyncio.to_thread(parse_feed, result)
         return parse_feed(result)
     try:
         return await deps.workers.run(parse_feed, result)
@@ -285,7 +308,10 @@ async def archive_entry(
         page, page_url = await _article_page(source, entry, deps, warnings, guarded)
         feed_base = entry.link or source.url
         if page is None:
-            prepared = article.prepare(entry.best_html, feed_base)
+            # A big article's clean-up goes to a thread: nh3 and lxml release the GIL while they
+            # parse, and the bounded rewrite before them yields it every few milliseconds.
+            prepared = await asyncio.to_thread(article.prepare, entry.best_html, feed_base) \
+                if article.heavy(entry.best_html) else article.prepare(entry.best_html, feed_base)
         else:
             # Only extraction is worth a trip to a worker process; measured, sending every
             # article's clean-up there cost more in hand-offs than it saved.
@@ -300,7 +326,9 @@ async def archive_entry(
             downloaded = fetched.downloaded
             warnings.extend(fetched.errors)
             new_sources = {url: _image_src(a, relpath, deps.settings) for url, a in fetched.assets.items()}
-        body, headimg = article.finish(prepared.html, new_sources, deps.settings.iframe_hosts)
+        finish_args = (prepared.html, new_sources, deps.settings.iframe_hosts)
+        body, headimg = await asyncio.to_thread(article.finish, *finish_args) \
+            if article.heavy(prepared.html) else article.finish(*finish_args)
         doc = archive.render(
             relpath=relpath,
             title=entry.title,
@@ -328,6 +356,10 @@ async def archive_entry(
         )
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc), images=tuple(downloaded))
+    except Exception as exc:  # a bug met on this entry: it fails alone, and is tried again next poll
+        log.debug("feed=%s entry_id=%s archiving raised", source.name, entry.id, exc_info=exc)
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        return EntryOutcome(entry.id, Outcome.FAILED, error=error, images=tuple(downloaded))
 
 
 async def _guarded(source: FeedSource, deps: Deps) -> bool:

@@ -56,9 +56,22 @@ def _parse_xml_feed(result: FetchResult) -> ParsedFeed:
     # Our sanitizer runs on everything later and find_images resolves URLs against the entry's
     # link; feedparser's own passes over the HTML would only double the work (its sgmllib
     # sanitizer cost most of a feed's parse time).
-    parsed = feedparser.parse(
-        result.body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
+    warnings: list[str] = []
+    try:
+        parsed = feedparser.parse(
+            result.body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    except (UnicodeError, LookupError) as exc:
+        # A charset no text can be decoded with (`charset=undefined` names Python's codec that
+        # refuses everything): the header says nothing, so the document is read as if it had
+        # none, from its BOM and XML declaration, the way feedparser reads a feed with no charset.
+        if "charset" not in headers.get("content-type", "").lower():
+            raise ParseError(result.url, f"not a readable feed: {exc}") from None
+        headers["content-type"] = _without_charset(headers["content-type"])
+        warnings.append(f"ignored the server's charset, which decodes nothing ({exc}): read the feed's own")
+        parsed = feedparser.parse(
+            result.body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
     if not parsed.entries and (not parsed.version or _cut_short(parsed.get("bozo_exception"))):
         # A document feedparser names a format for (rss, rdf:RDF, feed) is a feed even when it is
         # not well formed (an undefined entity, a wrong declared encoding): with no items it is
@@ -69,7 +82,6 @@ def _parse_xml_feed(result: FetchResult) -> ParsedFeed:
         problem = parsed.get("bozo_exception")
         raise ParseError(result.url, f"not a readable feed: {problem or 'no feed elements found'}")
     feed = parsed.feed
-    warnings: list[str] = []
     base = _link(feed.get("link"), result.url, warnings) or result.url
     entries = [_entry(raw, base, warnings) for raw in parsed.entries]
     return ParsedFeed(
@@ -79,6 +91,11 @@ def _parse_xml_feed(result: FetchResult) -> ParsedFeed:
         ttl_seconds=_ttl(feed.get("ttl")),
         warnings=tuple(warnings),
     )
+
+
+def _without_charset(content_type: str) -> str:
+    """A Content-Type value without its charset parameter: `application/rss+xml; charset=x` -> `application/rss+xml`."""
+    return ";".join(p for p in content_type.split(";") if not p.strip().lower().startswith("charset"))
 
 
 def _cut_short(problem: object) -> bool:
