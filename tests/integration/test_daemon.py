@@ -56,10 +56,13 @@ def test_failing_feed_backs_off_and_recovers(tmp_path: Path, httpserver: HTTPSer
     """2. Two failures (backoff 1 s, then 2 s), then success: status shows failing, then ok."""
     answers = iter([Response("down", status=500), Response("down", status=500)])
     stamps: list[float] = []
+    looked = threading.Event()  # the feed recovers only once the test has seen it failing
 
     def handler(request: Request) -> Response:
         stamps.append(time.monotonic())
         reply = next(answers, None)
+        if reply is None:
+            assert looked.wait(30), "the test never looked at the failing feed"
         return reply or Response(rss([Item("Back", httpserver.url_for("/b"), body(3))]),
                                  content_type="application/rss+xml")
 
@@ -70,7 +73,8 @@ def test_failing_feed_backs_off_and_recovers(tmp_path: Path, httpserver: HTTPSer
 
     daemon.wait_for(r"feed=flaky .*failed: HTTP 500")
     row = status(config)["flaky"]
-    assert row["state"] == "failing" and row["consecutive_failures"] >= 1 and row["last_status"] == 500
+    assert row["state"] == "failing" and row["consecutive_failures"] >= 1 and row["last_status"] == 500, row
+    looked.set()
     daemon.wait_for(r"feed=flaky .*failed: HTTP 500")
     daemon.wait_for(r"feed=flaky status=200 new=1 ")
 
