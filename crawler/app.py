@@ -204,21 +204,3 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def describe_feeds(settings: Settings) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for feed in settings.feeds:
-        schedule = f"cron {feed.cron}" if feed.cron else f"every {_human_seconds(feed.interval)}"
-        rows.append(
-            (feed.name, feed.url, schedule, feed.full_text, "yes" if feed.images else "no", ", ".join(feed.categories))
-        )
-    return rows
-
-
-def _human_seconds(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
