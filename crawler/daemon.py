@@ -136,9 +136,9 @@ class _States:
     """The feeds' states as their last polls saved them, the most recent `STATES_KEPT`: up to that
     many feeds the store is never asked twice; past it, a poll reads its feed's state first."""
 
-    def __init__(self, states: Mapping[str, FeedState] = {}) -> None:  # noqa: B006 (read only)
+    def __init__(self, states: Mapping[str, FeedState] | None = None) -> None:
         self._kept: OrderedDict[str, FeedState] = OrderedDict()
-        for name, state in states.items():
+        for name, state in (states or {}).items():
             self.put(name, state)
 
     def get(self, name: str) -> FeedState | None:
@@ -239,18 +239,18 @@ class Daemon:
             settings = replace(settings, archive_dir=self._settings.archive_dir, images_dir=self._settings.images_dir,
                                state_url=self._settings.state_url, http=self._settings.http)
         assert self._deps is not None
-        self._deps.settings = settings
-        self._settings = settings
         new = {feed.name: feed for feed in settings.feeds}
+        states = await self._stored_states(new.keys() - self._feeds.keys())  # first: nothing changes after
         old = self._feeds
         removed = old.keys() - new.keys()
         added = new.keys() - old.keys()
         changed = {n for n in new.keys() & old.keys() if new[n] != old[n]}
+        self._deps.settings = settings
+        self._settings = settings
+        self._feeds = new
+        now = utc_now()
         for name in removed:
             self._schedule.remove(name)
-        states = await self._stored_states(added)
-        now = utc_now()
-        self._feeds = new
         for name in added:
             self._schedule.set(name, self._first_due(new[name], states.get(name), now))
         for name in changed:
@@ -281,7 +281,7 @@ class Daemon:
     # -- scheduling ----------------------------------------------------------------------------
 
     async def _stored_states(self, names: Iterable[str]) -> dict[str, FeedState]:
-        """The stored states of feeds a reload added (one query for many, one each for a few)."""
+        """The stored states of feeds a reload adds (one query for many, one each for a few)."""
         names = list(names)
         assert self._deps is not None
         if len(names) > 100:

@@ -418,19 +418,22 @@ class _EventReader:
         if event.tag is not None:
             raise _NeedNodes
         value: str = event.value
-        loader = self._loader
-        if not self._shortcut:
-            tag = loader.resolve(yaml.ScalarNode, value, event.implicit)
-        elif not event.implicit[0]:
-            return value
-        else:
+        if self._shortcut:
+            if not event.implicit[0]:
+                return value
+            rules = self._by_first.get(value[:1])
+            if rules is None:
+                return value
             tag = _STR_TAG
-            for rule_tag, pattern in self._by_first.get(value[:1], ()):
+            for rule_tag, pattern in rules:
                 if pattern.match(value):
                     tag = rule_tag
                     break
+        else:
+            tag = self._loader.resolve(yaml.ScalarNode, value, event.implicit)
         if tag == _STR_TAG:
             return value
+        loader = self._loader
         constructor = loader.yaml_constructors.get(tag)
         if constructor is None:
             raise _NeedNodes  # `<<`, `=`: the constructor's error
@@ -461,18 +464,18 @@ class _EventReader:
             raise _NeedNodes
         result: dict[str, Any] = {}
         lines = self.key_lines if not path else None
-        get, scalar_event = self._next, yaml.ScalarEvent
+        get, scalar, scalar_event, end = self._next, self._scalar, yaml.ScalarEvent, yaml.MappingEndEvent
         while True:
             key_event = get()
             kind = key_event.__class__
-            if kind is yaml.MappingEndEvent:
+            if kind is end:
                 return result
             if kind is not scalar_event or key_event.anchor is not None:
                 raise _NeedNodes
-            key = self._scalar(key_event)
+            key = scalar(key_event)
             value_event = get()
             if value_event.__class__ is scalar_event and value_event.anchor is None:
-                value = self._scalar(value_event)
+                value = scalar(value_event)
             else:
                 value = self._node(value_event, (*path, key))
             if not isinstance(key, str):
@@ -488,14 +491,15 @@ class _EventReader:
         if start.tag is not None:
             raise _NeedNodes
         result: list[Any] = []
-        get, append, scalar_event = self._next, result.append, yaml.ScalarEvent
+        get, append, scalar, scalar_event, end = self._next, result.append, self._scalar, yaml.ScalarEvent, \
+            yaml.SequenceEndEvent
         while True:
             event = get()
             kind = event.__class__
-            if kind is yaml.SequenceEndEvent:
+            if kind is end:
                 return result
             if kind is scalar_event and event.anchor is None:
-                append(self._scalar(event))
+                append(scalar(event))
             else:
                 append(self._node(event, (*path, len(result))))
 
