@@ -45,9 +45,11 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 BAD_VALUE = "every so often"
 
 
-def write_config(path: Path, feeds: int, *, port: int | None = None, bad_at: int | None = None) -> None:
+def write_config(path: Path, feeds: int, *, port: int | None = None, bad_at: int | None = None,
+                 state: str | None = None) -> None:
     """N feeds; with `bad_at`, that feed's interval is not a duration."""
-    head = [f"archive_dir: {path.parent / 'archive'}", f"state: sqlite:///{path.parent / 'archive' / 'state.sqlite'}"]
+    state = state or f"sqlite:///{path.parent / 'archive' / 'state.sqlite'}"
+    head = [f"archive_dir: {path.parent / 'archive'}", f"state: {state}"]
     if port is not None:
         head.append(f"metrics:\n  listen: 127.0.0.1:{port}")
     head += ["defaults:", "  interval: 1h", "  full_text: never", "feeds:"]
@@ -112,6 +114,25 @@ def seed_store(config: Path, feeds: int) -> None:
             "VALUES (?, ?, ?, 304, 0, ?, 0)",
             ((f"feed-{n:06d}", f"http://127.0.0.1:9/feeds/{n:06d}.xml", polled, due) for n in range(feeds)),
         )
+
+
+def seed_postgres(server: object, database: str, feeds: int) -> None:
+    """As `seed_store`, in a PostgreSQL database (tests/pg.py's throwaway server)."""
+    code = (
+        "import asyncio, sys\n"
+        "from crawler.store import StateStore\n"
+        "async def main():\n"
+        "    store = await StateStore.open(sys.argv[1])\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([sys.executable, "-c", code, server.url(database)], check=True, env=ENV, timeout=120)  # type: ignore[attr-defined]
+    server.sql(  # type: ignore[attr-defined]
+        "INSERT INTO feeds (name, url, last_poll, last_status, consecutive_failures, next_due, dead) "
+        "SELECT 'feed-' || lpad(n::text, 6, '0'), 'http://127.0.0.1:9/feeds/' || lpad(n::text, 6, '0') || '.xml', "
+        f"now() - interval '1 minute', 304, 0, now() + interval '1 day', false FROM generate_series(0, {feeds - 1}) n",
+        database,
+    )
 
 
 def rss_mb(pid: int, key: str = "VmRSS") -> float:
@@ -180,7 +201,22 @@ def main() -> int:
     parser.add_argument("--bad", action="store_true", help="also check a config with one bad line")
     parser.add_argument("--no-run", action="store_true", help="check only")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for /readyz")
+    parser.add_argument("--postgres", action="store_true", help="also run the daemon on PostgreSQL (tests/pg.py)")
     args = parser.parse_args()
+    server = None
+    if args.postgres:
+        sys.path.insert(0, str(ROOT))
+        from tests.pg import start_server
+
+        server = start_server()
+    try:
+        return _measure(args, server)
+    finally:
+        if server is not None:
+            server.remove()
+
+
+def _measure(args: argparse.Namespace, server: object) -> int:
     rows = []
     for n in args.feeds or [100_000]:
         with tempfile.TemporaryDirectory(prefix="feed-archiver-scale-") as tmp:
@@ -210,6 +246,17 @@ def main() -> int:
                              f"CPU to ready {got['cpu']:.2f} s; 10 s later {got['rss_10s']:.0f} MB, "
                              f"peak {got['peak']:.0f} MB, workers {got['children']:.0f} MB; "
                              f"SIGTERM to exit {got['stop']:.2f} s (status {got['code']:.0f})"))
+            if server is not None:
+                database = server.create_database()  # type: ignore[attr-defined]
+                pg_config = work / "pg.yaml"
+                write_config(pg_config, n, port=port, state=server.url(database))  # type: ignore[attr-defined]
+                seed_postgres(server, database, n)
+                got = run_daemon(pg_config, port, args.timeout)
+                rows.append((f"run on PostgreSQL, {n:,} feeds: /readyz 200", f"{got['ready']:.2f} s",
+                             f"{got['rss_ready']:.0f} MB",
+                             f"CPU to ready {got['cpu']:.2f} s; 10 s later {got['rss_10s']:.0f} MB, "
+                             f"peak {got['peak']:.0f} MB; SIGTERM to exit {got['stop']:.2f} s "
+                             f"(status {got['code']:.0f})"))
     width = max(len(r[0]) for r in rows)
     print(f"{'what':<{width}}  {'time':>8}  {'RSS':>7}  notes")
     for what, wall_text, rss_text, note in rows:
