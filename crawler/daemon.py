@@ -87,12 +87,12 @@ class Schedule:
     def start(self, entries: list[tuple[float, str]]) -> None:
         """Begin with these (due time, feed) pairs."""
         self._table.fill(entries)
+        self._wake_at = self._next_wake()
         self._scheduler.add_job(
             self._wake, IntervalTrigger(seconds=WAKE_AT_LEAST_EVERY, timezone="UTC"), id="due-feeds",
             name="due-feeds", max_instances=1, coalesce=True, misfire_grace_time=None,
-            next_run_time=self._at(self._next_wake()),
+            next_run_time=self._at(self._wake_at),
         )
-        self._wake_at = self._next_wake()
         self._scheduler.start()
 
     def shutdown(self) -> None:

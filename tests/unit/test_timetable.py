@@ -44,3 +44,40 @@ def test_rescheduling_one_feed_over_and_over_keeps_the_heap_small() -> None:
         table.set("feed-7", 2000.0 + step)
     assert len(table._heap) <= MAX_ENTRIES_PER_FEED * len(table) + 64
     assert table.pop_due(1500.0) == [f"feed-{n}" for n in range(1000) if n != 7]
+
+
+def test_the_daemon_s_one_job_hands_over_due_feeds_in_order_and_schedules_them_again() -> None:
+    import asyncio
+    import time
+    from datetime import UTC, datetime
+
+    from crawler.daemon import Schedule
+    from crawler.models import FeedSource
+
+    sources = {name: FeedSource(name, f"http://127.0.0.1:9/{name}", interval=3600.0) for name in "abcd"}
+
+    async def main() -> tuple[list[str], Schedule, float]:
+        handed: list[str] = []
+        all_three = asyncio.Event()
+
+        def submit(name: str) -> None:
+            handed.append(name)
+            if len(handed) == 3:
+                all_three.set()
+
+        schedule = Schedule(submit, sources.get)
+        now = time.time()
+        schedule.start([(now + 0.2, "b"), (now + 0.1, "a"), (now + 3600, "c"), (now + 0.15, "d")])
+        schedule.remove("d")  # a reload took it out of the config
+        schedule.set("c", datetime.fromtimestamp(now + 0.3, UTC))  # earlier than it was: the job wakes for it
+        await asyncio.wait_for(all_three.wait(), timeout=10)
+        schedule.shutdown()
+        return handed, schedule, now
+
+    handed, schedule, now = asyncio.run(main())
+    assert handed == ["a", "b", "c"]
+    # Handed over, each is due again an interval later, until its poll says otherwise.
+    for name in "abc":
+        due = schedule._table.due(name)
+        assert due is not None and now + 3600 <= due <= now + 3600 + 15
+    assert "d" not in schedule._table
