@@ -21,7 +21,7 @@ from crawler.fetch import Clients, Fetcher, NetworkHealth, PassBarrier
 from crawler.images import ImageStore, ImageWorkers
 from crawler.models import FeedReport, FeedState, Lease, feed_state_label
 from crawler.observe import Observer
-from crawler.ops import crawl_progress, plural, print_summary
+from crawler.ops import crawl_progress, human_seconds, plural, print_summary
 from crawler.pipeline import Deps, crashed, judge_outage, poll_feed, record_poll
 from crawler.runtime import CpuPool, start_forkserver
 from crawler.store import StateStore, store_exists
@@ -183,7 +183,7 @@ async def _until_done_or_interrupted(
         if everything.done():
             return
         log.warning("interrupted: no new polls; finishing the %s in flight (up to %s); Ctrl-C again to stop now",
-                    plural(len(in_flight), "poll"), _human_seconds(grace))
+                    plural(len(in_flight), "poll"), human_seconds(grace))
         await asyncio.wait([everything, now], timeout=grace, return_when=asyncio.FIRST_COMPLETED)
         left = [task for task in tasks if not task.done()]
         for task in left:
@@ -294,21 +294,3 @@ async def status_rows(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def describe_feeds(settings: Settings) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for feed in settings.feeds:
-        schedule = f"cron {feed.cron}" if feed.cron else f"every {_human_seconds(feed.interval)}"
-        rows.append(
-            (feed.name, feed.url, schedule, feed.full_text, "yes" if feed.images else "no", ", ".join(feed.categories))
-        )
-    return rows
-
-
-def _human_seconds(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-

@@ -1,8 +1,10 @@
 """`feed-archiver run`: every feed polled on its own schedule, in one long-lived process.
 
 APScheduler 3.11's `AsyncIOScheduler` runs in the same event loop as the
-fetcher; its jobs only hand a feed's name to the `FeedPool`. After each poll the
-job's next run time is set from the state store's next due time, so backoff,
+fetcher, with one job (`Schedule`): it wakes at the earliest due time of a
+`Timetable` (a heap of due times by feed, what a daemon holds per feed besides
+the feed's settings) and hands the feeds due to the `FeedPool`. After each poll
+the feed's due time is set from the state store's next due time, so backoff,
 `Retry-After`, `<ttl>` and dead feeds all go through one place
 (`schedule.next_state`), and next due times survive a restart.
 
@@ -14,17 +16,16 @@ SIGHUP, or a change of the config file with `--watch`, reloads the config.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
 import signal
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.app import EXIT_STARTUP, open_deps, utc_now
@@ -35,7 +36,7 @@ from crawler.errors import ConfigError, StateError
 from crawler.models import FeedReport, FeedState
 from crawler.ops import ListenError, open_endpoint, plural, readiness
 from crawler.pipeline import Deps, crashed, crawl_feed
-from crawler.runtime import FeedPool, jitter_limit, next_state
+from crawler.runtime import FeedPool, Timetable, jitter_limit, next_state, regular_due
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,102 @@ def run(settings: Settings, *, watch: bool = False) -> int:
         return EXIT_STARTUP
 
 
-def _trigger(source: FeedSource) -> IntervalTrigger | CronTrigger:
-    if source.cron:
-        return CronTrigger.from_crontab(source.cron, timezone="UTC")
-    return IntervalTrigger(seconds=source.interval, timezone="UTC")
-
-
 def _schedule_key(source: FeedSource) -> tuple[float, str | None]:
     return source.interval, source.cron
+
+
+STATES_KEPT = 10_000  # feed states kept between polls (all of them, up to this many feeds)
+WAKE_AT_LEAST_EVERY = 60.0  # the schedule's job also runs this often, whatever is due
+
+
+class Schedule:
+    """When each feed is polled, in this process: one APScheduler job that wakes at the earliest
+    due time and hands every feed due by then to `submit`.
+
+    The seam between the daemon and how it finds work: `start`, `set`, `remove`, `running`,
+    `shutdown`. (A feed handed over is due again at its regular time, as its own trigger would
+    have made it, until its poll says when: `set`.)
+    """
+
+    def __init__(self, submit: Callable[[str], object], sources: Callable[[str], FeedSource | None]) -> None:
+        self._submit = submit
+        self._source = sources
+        self._table = Timetable()
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._wake_at = float("inf")  # when the job runs next
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def start(self, entries: list[tuple[float, str]]) -> None:
+        """Begin with these (due time, feed) pairs."""
+        self._table.fill(entries)
+        self._wake_at = self._next_wake()
+        self._scheduler.add_job(
+            self._wake, IntervalTrigger(seconds=WAKE_AT_LEAST_EVERY, timezone="UTC"), id="due-feeds",
+            name="due-feeds", max_instances=1, coalesce=True, misfire_grace_time=None,
+            next_run_time=self._at(self._wake_at),
+        )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        self._scheduler.shutdown(wait=False)
+
+    def set(self, name: str, due: datetime) -> None:
+        when = due.timestamp()
+        self._table.set(name, when)
+        if when < self._wake_at:
+            self._rearm()
+
+    def remove(self, name: str) -> None:
+        self._table.remove(name)
+
+    def _next_wake(self) -> float:
+        earliest = self._table.earliest()
+        fallback = datetime.now(UTC).timestamp() + WAKE_AT_LEAST_EVERY
+        return fallback if earliest is None else min(earliest, fallback)
+
+    @staticmethod
+    def _at(when: float) -> datetime:
+        return datetime.fromtimestamp(when, UTC)
+
+    def _rearm(self) -> None:
+        self._wake_at = self._next_wake()
+        if self._scheduler.running:
+            self._scheduler.modify_job("due-feeds", next_run_time=self._at(self._wake_at))
+
+    async def _wake(self) -> None:
+        now = datetime.now(UTC)
+        for name in self._table.pop_due(now.timestamp()):
+            source = self._source(name)
+            if source is None:
+                continue
+            self._table.set(name, regular_due(source, now).timestamp())
+            self._submit(name)
+        self._rearm()
+
+
+class _States:
+    """The feeds' states as their last polls saved them, the most recent `STATES_KEPT`: up to that
+    many feeds the store is never asked twice; past it, a poll reads its feed's state first."""
+
+    def __init__(self, states: Mapping[str, FeedState] | None = None) -> None:
+        self._kept: OrderedDict[str, FeedState] = OrderedDict()
+        for name, state in (states or {}).items():
+            self.put(name, state)
+
+    def get(self, name: str) -> FeedState | None:
+        state = self._kept.get(name)
+        if state is not None:
+            self._kept.move_to_end(name)
+        return state
+
+    def put(self, name: str, state: FeedState) -> None:
+        self._kept[name] = state
+        self._kept.move_to_end(name)
+        if len(self._kept) > STATES_KEPT:
+            self._kept.popitem(last=False)
 
 
 class Daemon:
@@ -76,10 +165,10 @@ class Daemon:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._signals: list[int] = []
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._schedule = Schedule(self._enqueue, lambda name: self._feeds.get(name))
         self._deps: Deps | None = None
         self._pool: FeedPool | None = None
-        self._states: dict[str, FeedState] = {}
+        self._states = _States()
 
     async def serve(self) -> int:
         # First: a metrics port in use must stop the start before anything else has begun.
@@ -92,14 +181,16 @@ class Daemon:
             async with open_deps(self._settings, observer=endpoint.observer, announce_outages=True) as deps:
                 self._deps = deps
                 self._pool = FeedPool(max(4, self._settings.http.concurrency), self._poll)
-                states = self._states = await deps.store.all_feed_states()
+                states = await deps.store.all_feed_states()
+                self._states = _States(states)
                 now = utc_now()
-                firsts = {source.name: self._add_job(source, states.get(source.name), now)
-                          for source in self._feeds.values()}
-                await self._record_first_dues(firsts)
+                firsts = {name: self._first_due(source, states.get(name), now)
+                          for name, source in self._feeds.items()}
+                await self._record_first_dues(firsts, states)
+                self._schedule.start([(first.timestamp(), name) for name, first in firsts.items()])
                 deps.observer.feeds_known(list(self._feeds), states)
-                self._scheduler.start()
-                endpoint.serving(ready=readiness(deps.store.ping, lambda: bool(self._scheduler.running)))
+                del states
+                endpoint.serving(ready=readiness(deps.store.ping, lambda: self._schedule.running))
                 cluster = self._settings.cluster
                 node = f", node {cluster.node} (lease {cluster.lease:g}s)" if cluster else ""
                 log.info("daemon started: %s, archive %s%s", plural(len(self._feeds), "feed"),
@@ -111,7 +202,7 @@ class Daemon:
                 await self._stop.wait()
                 log.info("stopping: no new polls; waiting up to %.0fs for %d in flight",
                          self._settings.shutdown_timeout, self._pool.busy)
-                self._scheduler.shutdown(wait=False)
+                self._schedule.shutdown()
                 if watcher:
                     watcher.cancel()
                 cancelled = await self._pool.drain(self._settings.shutdown_timeout, self._force)
@@ -157,23 +248,23 @@ class Daemon:
             settings = replace(settings, archive_dir=self._settings.archive_dir, images_dir=self._settings.images_dir,
                                state_url=self._settings.state_url, http=self._settings.http)
         assert self._deps is not None
+        new = {feed.name: feed for feed in settings.feeds}
+        states = await self._stored_states(new.keys() - self._feeds.keys())  # first: nothing changes after
+        old = self._feeds
+        removed = old.keys() - new.keys()
+        added = new.keys() - old.keys()
+        changed = {n for n in new.keys() & old.keys() if new[n] != old[n]}
         self._deps.settings = settings
         self._settings = settings
-        new = {feed.name: feed for feed in settings.feeds}
-        removed = self._feeds.keys() - new.keys()
-        added = new.keys() - self._feeds.keys()
-        changed = {n for n in new.keys() & self._feeds.keys() if new[n] != self._feeds[n]}
-        for name in removed:
-            self._scheduler.remove_job(name)
-        states = self._states
-        now = utc_now()
-        for name in added:
-            self._add_job(new[name], states.get(name), now)
-        for name in changed:
-            if _schedule_key(new[name]) != _schedule_key(self._feeds[name]):
-                self._scheduler.reschedule_job(name, trigger=_trigger(new[name]))
-                self._scheduler.modify_job(name, next_run_time=self._soon(new[name], now))
         self._feeds = new
+        now = utc_now()
+        for name in removed:
+            self._schedule.remove(name)
+        for name in added:
+            self._schedule.set(name, self._first_due(new[name], states.get(name), now))
+        for name in changed:
+            if _schedule_key(new[name]) != _schedule_key(old[name]):
+                self._schedule.set(name, self._soon(new[name], now))
         self._deps.observer.feeds_known(list(new), states)
         log.info("reload (%s): %s (%d added, %d removed, %d changed)",
                  why, plural(len(new), "feed"), len(added), len(removed), len(changed))
@@ -196,35 +287,38 @@ class Daemon:
                 last = current
                 await self._reload("config file changed")
 
-    # -- jobs --------------------------------------------------------------------------------
+    # -- scheduling ----------------------------------------------------------------------------
+
+    async def _stored_states(self, names: Iterable[str]) -> dict[str, FeedState]:
+        """The stored states of feeds a reload adds (one query for many, one each for a few)."""
+        names = list(names)
+        assert self._deps is not None
+        if len(names) > 100:
+            every = await self._deps.store.all_feed_states()
+            return {name: every[name] for name in names if name in every}
+        return {name: await self._deps.store.feed_state(name) for name in names}
 
     @staticmethod
     def _soon(source: FeedSource, now: datetime) -> datetime:
         # First polls spread over min(interval, 60 s) so that a restart does not fire every feed at once.
         return now + timedelta(seconds=random.uniform(0, min(source.interval, FIRST_POLL_SPREAD)))
 
-    def _add_job(self, source: FeedSource, state: FeedState | None, now: datetime) -> datetime:
-        """Schedule the feed; returns when its first poll comes."""
+    def _first_due(self, source: FeedSource, state: FeedState | None, now: datetime) -> datetime:
         due = state.next_due if state is not None and state.next_due is not None else None
-        first = due if due is not None and due > now else self._soon(source, now)
-        self._scheduler.add_job(
-            self._enqueue, _trigger(source), args=[source.name], id=source.name, name=source.name,
-            max_instances=1, coalesce=True, misfire_grace_time=None, next_run_time=first,
-            replace_existing=True,
-        )
-        return first
+        return due if due is not None and due > now else self._soon(source, now)
 
-    async def _record_first_dues(self, firsts: dict[str, datetime]) -> None:
+    async def _record_first_dues(self, firsts: dict[str, datetime], states: Mapping[str, FeedState]) -> None:
         """A feed never polled has no next due time in the store until its first poll: write it, so
         that `status` shows when it comes. (In a cluster the node that takes the feed says.)"""
         if self._deps is None or self._settings.cluster is not None:
             return
-        for name, first in firsts.items():
-            if (state := self._states.get(name)) is None or state.last_poll is None:
-                self._states[name] = replace(state or FeedState(name), next_due=first)
-                await self._deps.store.save_poll(self._states[name], self._feeds[name].url)
+        never = [(replace(states.get(name) or FeedState(name), next_due=first), self._feeds[name].url)
+                 for name, first in firsts.items() if (state := states.get(name)) is None or state.last_poll is None]
+        await self._deps.store.save_first_dues(never)
+        for state, _ in never:
+            self._states.put(state.name, state)
 
-    async def _enqueue(self, name: str) -> None:
+    def _enqueue(self, name: str) -> None:
         if self._pool is not None:
             self._pool.submit(name)
 
@@ -250,7 +344,7 @@ class Daemon:
             coordinator.done(grant.lease)
         if report.state is None:
             return
-        self._states[name] = report.state
+        self._states.put(name, report.state)
         if report.state.next_due is not None:
             self._reschedule(source, report.state.next_due)
 
@@ -268,5 +362,4 @@ class Daemon:
         if source.name not in self._feeds or self._stop.is_set():
             return
         due += timedelta(seconds=random.uniform(0, jitter_limit(source)))
-        with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
-            self._scheduler.modify_job(source.name, next_run_time=due)
+        self._schedule.set(source.name, due)

@@ -73,6 +73,8 @@ def readiness(ping: Callable[[], Awaitable[None]], scheduler_running: Callable[[
 if TYPE_CHECKING:
     from crawler.ops.console import (
         crawl_progress,
+        feed_rows,
+        human_seconds,
         plural,
         print_feed_status,
         print_feeds,
@@ -82,10 +84,13 @@ if TYPE_CHECKING:
     )
 else:
     __getattr__ = lazy_exports(__name__, {
-        "console": "crawl_progress plural print_feed_status print_feeds print_status print_summary setup_logging",
+        "console": (
+            "crawl_progress feed_rows human_seconds plural print_feed_status print_feeds print_status "
+            "print_summary setup_logging"
+        ),
     })
 
 __all__ = [
-    "ListenError", "Readiness", "crawl_progress", "open_endpoint", "plural", "print_feed_status",
-    "print_feeds", "print_status", "print_summary", "readiness", "setup_logging",
+    "ListenError", "Readiness", "crawl_progress", "feed_rows", "human_seconds", "open_endpoint", "plural",
+    "print_feed_status", "print_feeds", "print_status", "print_summary", "readiness", "setup_logging",
 ]

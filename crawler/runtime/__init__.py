@@ -3,6 +3,7 @@
     pool      `FeedPool`: polls in flight bounded, drained on stop
     workers   the forkserver and `CpuPool`, the processes that extract and parse off the event loop
     schedule  pure: a feed's next due time and backoff after a poll
+    timetable the due times of a process's feeds, earliest first (a heap)
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from crawler import lazy_exports
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
     from crawler.runtime.pool import FeedPool
-    from crawler.runtime.schedule import jitter_limit, next_state
+    from crawler.runtime.schedule import jitter_limit, next_state, regular_due
+    from crawler.runtime.timetable import Timetable
     from crawler.runtime.workers import CpuPool, forkserver_context, start_forkserver
 else:
     __getattr__ = lazy_exports(__name__, {
         "pool": "FeedPool",
-        "schedule": "jitter_limit next_state",
+        "schedule": "jitter_limit next_state regular_due",
+        "timetable": "Timetable",
         "workers": "CpuPool forkserver_context start_forkserver",
     })
 
 __all__ = [
-    "CpuPool", "FeedPool", "forkserver_context", "jitter_limit", "next_state", "start_forkserver",
+    "CpuPool", "FeedPool", "Timetable", "forkserver_context", "jitter_limit", "next_state", "regular_due",
+    "start_forkserver",
 ]

@@ -272,6 +272,13 @@ class StateStore:
             _Poll(state, url, archived, new_images, lease, instance_validators, changes, new_aliases)
         )
 
+    async def save_first_dues(self, states: Sequence[tuple[FeedState, str]], chunk: int = 2000) -> None:
+        """The next due time of feeds never polled, so that `status` shows when their first poll comes:
+        written as polls are, a few thousand feeds a transaction (100,000 at a daemon's first start)."""
+        for start in range(0, len(states), chunk):
+            await self._write_polls([_Poll(state, url, (), (), None, False, (), ())
+                                     for state, url in states[start:start + chunk]])
+
     async def _write_polls(self, polls: list[_Poll]) -> list[bool]:
         def write(conn: sa.Connection) -> list[bool]:
             # Rows are locked in one order everywhere (leases and feeds by feed name, entries by key,
