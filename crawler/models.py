@@ -51,6 +51,7 @@ class FeedSource:
     allow_private_network: bool | None = None
     updates: UpdatesMode = "revise"
     site: str | None = None  # the site's home page (OPML's htmlUrl); only `export` reads it
+    title: str | None = None  # the feed's own title, as `import` or `add` found it; only `export` reads it
     # A `route:` feed: its RSSHub route and the instances that serve it, in order of preference.
     # `url` is then the route on the first instance (what `status` and an OPML export show).
     route: str | None = None

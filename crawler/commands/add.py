@@ -14,6 +14,7 @@ in `defaults:`, else allowed only when the page itself is on a private address).
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -27,6 +28,7 @@ from crawler.pipeline import FEED_ACCEPT
 from crawler.reader import parse_feed
 
 EXIT_ADDED, EXIT_NO_FEED, EXIT_USAGE = 0, 1, 2
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # as the config refuses them
 MAX_TRIED = 5  # feed links fetched, in page order
 MAX_LISTED = 20  # the page's other feed links printed, then how many more
 
@@ -63,6 +65,11 @@ def add_feed(
         return EXIT_ADDED
 
     found = asyncio.run(_find_feed(settings, url))
+    if found.feed is None and "://" not in target and not route:
+        # `add example.com/blog`: https first, as a browser would, then plain http.
+        plain = asyncio.run(_find_feed(settings, "http://" + url.removeprefix("https://")))
+        if plain.feed is not None:
+            url, found = plain.url, plain
     if found.feed is None:
         print(f"{target}: {found.problem}", file=err)
         _list(found.others, "not tried", out)
@@ -78,6 +85,8 @@ def _target(doc: ConfigDocument, target: str) -> tuple[str, str | None, str]:
             return "", None, f"{target}: write an RSSHub route as rsshub:/path (e.g. rsshub:/aljazeera/news)"
         return doc.rsshub_bases()[0] + route, route, ""
     url = target.strip()
+    if "://" not in url:  # `example.com/blog`, as people write addresses
+        url = "https://" + url
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -126,7 +135,9 @@ def _write(settings: Settings, found: Found, name: str | None, route: str | None
             name = name or unique_name(feed.title, taken, fallback=urlsplit(found.url).hostname or "feed")
             route = route or doc.route_of(found.url)
             site = feed.link if _is_site(feed.link, found.url) else None
-            doc.add_feed(name, url=None if route else found.url, route=route, categories=categories, site=site)
+            title = " ".join(_CONTROL.sub(" ", feed.title).split()) or None  # a line break in a title
+            doc.add_feed(name, url=None if route else found.url, route=route, categories=categories, site=site,
+                         title=title)
             doc.save()
     except ConfigError as exc:
         print(str(exc).replace("\n", " "), file=err)

@@ -67,7 +67,8 @@ def import_opml(settings: Settings, opml_path: str, out: TextIO | None = None, e
                 name = unique_name(feed.title, taken, fallback=_host(feed.xml_url))
                 doc.add_feed(name, url=None if route else feed.xml_url, route=route,
                              categories=_clean_categories(feed.categories),
-                             site=feed.html_url if _is_http(feed.html_url) else None)
+                             site=feed.html_url if _is_http(feed.html_url) else None,
+                             title=" ".join(_CONTROL.sub(" ", feed.title).split()) or None)
                 known[key] = name
                 if route:
                     routes[route] = name
@@ -95,7 +96,7 @@ def _clean_categories(categories: tuple[str, ...]) -> tuple[str, ...]:
 def export_opml(settings: Settings, out: TextIO | None = None) -> int:
     """The config's feeds as OPML 2.0 (a `route:` feed at its URL on the first RSSHub instance)."""
     out = out or sys.stdout
-    feeds = [ExportFeed(f.name, f.url, f.site, f.categories) for f in settings.feeds]
+    feeds = [ExportFeed(f.title or f.name, f.url, f.site, f.categories) for f in settings.feeds]
     out.write(write_opml(feeds, title=f"feed-archiver: {settings.config_path.name}", now=datetime.now(UTC)))
     return EXIT_OK
 

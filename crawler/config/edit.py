@@ -180,6 +180,7 @@ class ConfigDocument:
         route: str | None = None,
         categories: Sequence[str] = (),
         site: str | None = None,
+        title: str | None = None,
     ) -> None:
         feed = CommentedMap()
         feed["name"] = _as_written(name)
@@ -193,6 +194,8 @@ class ConfigDocument:
             feed["categories"] = listed
         if site:
             feed["site"] = _as_written(site)
+        if title and title != name:
+            feed["title"] = _as_written(title)
         self._new.append(feed)
 
     def text(self) -> str:

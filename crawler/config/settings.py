@@ -231,6 +231,7 @@ class FeedModel(OptionsModel):
     url: str | None = None
     route: str | None = None
     site: str | None = None
+    title: str | None = Field(None, max_length=1000)  # the feed's own title: import and add write it, export shows it
 
     @field_validator("url", "site")
     @classmethod
@@ -241,6 +242,11 @@ class FeedModel(OptionsModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return check_no_control(value)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return None if value is None else check_no_control(value)
 
     @field_validator("route")
     @classmethod
@@ -849,7 +855,8 @@ class _FeedBuilder:
             merged["categories"] = self._tuple(feed.categories)
         instances = self._rsshub if feed.route else ()
         url = feed.url or instances[0] + (feed.route or "")
-        return FeedSource(name=feed.name, url=url, site=feed.site, route=feed.route, instances=instances, **merged)
+        return FeedSource(name=feed.name, url=url, site=feed.site, title=feed.title, route=feed.route,
+                          instances=instances, **merged)
 
 
 _OPTION_KEYS = frozenset(OptionsModel.model_fields)

@@ -336,7 +336,7 @@ def test_an_edit_keeps_the_files_own_bytes(config: Path, cli, text: str) -> None
     assert result.code == 0, result.err
     new = config.read_bytes().decode("utf-8")
     if "[" in text:
-        assert new == text.replace("}]", "}, {name: site-0, url: https://site0.example/feed}]"), new
+        assert new == text.replace("}]", "}, {name: site-0, url: https://site0.example/feed, title: Site 0}]"), new
     else:
         assert new.startswith(text), new
     assert [f.name for f in load_settings(config).feeds] == ["existing", "site-0"]

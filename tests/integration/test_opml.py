@@ -135,8 +135,8 @@ def test_a_url_on_the_configs_rsshub_instance_comes_in_as_a_route(config: Path, 
         "</body></opml>", encoding="utf-8")
     assert cli("import", str(opml), "--config", str(config)).code == 0
     feeds = yaml.safe_load(config.read_text(encoding="utf-8"))["feeds"]
-    assert feeds[2] == {"name": "al-jazeera", "route": "/aljazeera/news"}
-    assert feeds[3] == {"name": "elsewhere", "url": "https://rsshub.app/aljazeera/news"}
+    assert feeds[2] == {"name": "al-jazeera", "route": "/aljazeera/news", "title": "Al Jazeera"}
+    assert feeds[3] == {"name": "elsewhere", "url": "https://rsshub.app/aljazeera/news", "title": "Elsewhere"}
 
 
 
@@ -304,3 +304,32 @@ def test_an_opml_nested_1200_deep_imports_what_it_can_in_one_line_each(config: P
     assert lines[1].startswith(f"{opml}: 1 added, 0 skipped, 1 unusable (")
     added = yaml.safe_load(config.read_text(encoding="utf-8"))["feeds"][-1]
     assert (added["url"], added["categories"]) == ("https://same.example/feed", ["Same"])
+
+
+def test_export_shows_each_feed_by_the_title_import_found_and_the_round_trip_keeps_it(config: Path, cli) -> None:
+    """The OPML text is what a reader shows: the feed's title, not the name made from it (issue 27)."""
+    opml = config.parent / "titled.opml"
+    opml.write_text('<opml version="2.0"><body><outline text="News">'
+                    '<outline text="Ed&apos;s Blog: News &amp; Views" xmlUrl="https://ed.example/feed"/>'
+                    '<outline text="plain" xmlUrl="https://plain.example/feed"/>'
+                    "</outline></body></opml>", encoding="utf-8")
+    assert cli("import", str(opml), "--config", str(config)).code == 0
+    feeds = {f.name: f for f in load_settings(config).feeds}
+    assert feeds["ed-s-blog-news-views"].title == "Ed's Blog: News & Views"
+    assert feeds["plain"].title is None, "a title equal to the name is not written twice"
+    assert all(f.title is None for name, f in feeds.items() if name not in ("ed-s-blog-news-views", "plain"))
+
+    exported = cli("export", "--config", str(config))
+    assert exported.code == 0
+    assert ('<outline type="rss" text="Ed\'s Blog: News &amp; Views" title="Ed\'s Blog: News &amp; Views" '
+            'xmlUrl="https://ed.example/feed" />') in exported.out
+    assert '<outline type="rss" text="plain" title="plain" xmlUrl="https://plain.example/feed" />' in exported.out
+    assert 'text="nasa"' in exported.out, "a feed with no title is shown by its name"
+
+    fresh = config.parent / "fresh.yaml"
+    fresh.write_text("feeds:\n  - name: other\n    url: https://other.example/feed\n", encoding="utf-8")
+    back = config.parent / "back.opml"
+    back.write_text(exported.out, encoding="utf-8")
+    assert cli("import", str(back), "--config", str(fresh)).code == 0
+    titles = {f.name: f.title for f in load_settings(fresh).feeds}
+    assert titles["ed-s-blog-news-views"] == "Ed's Blog: News & Views" and titles["plain"] is None
