@@ -17,7 +17,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from crawler.archive.frontmatter import plain_or_quoted, quoted, render_front_matter
-from crawler.archive.storage import atomic_write_bytes_sync, run_off_loop
+from crawler.archive.storage import atomic_write_bytes_sync, run_off_loop, temp_path_for
 from crawler.errors import ArchiveError
 from crawler.models import ArchivedDocument
 
@@ -157,6 +157,40 @@ def _write_document_sync(root: Path, target: Path, doc: ArchivedDocument, guid: 
         return kept
     atomic_write_bytes_sync(target, doc.text.encode("utf-8"))
     return doc.content_hash
+
+
+async def write_new_document(
+    archive_dir: Path, doc: ArchivedDocument, guid: str, alternate: ArchivedDocument | None
+) -> tuple[ArchivedDocument, str]:
+    """`write_document` for a path that another entry may hold (an Obsidian note is named by its
+    title alone): when the file there is another entry's, `alternate` is written instead. Returns
+    the document written (or found) and the SHA-256 of the file at its path."""
+    if alternate is None:
+        return doc, await write_document(archive_dir, doc, guid)
+    target = resolve_inside(archive_dir, doc.relpath)
+    try:
+        if await run_off_loop(_claim_sync, archive_dir.resolve(), target, doc, guid):
+            return doc, doc.content_hash
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {doc.relpath}: {exc.strerror or exc}") from exc
+    if (kept := await run_off_loop(_hash_if_holds_guid, target, guid)) is not None:
+        return doc, kept
+    return alternate, await write_document(archive_dir, alternate, guid)
+
+
+def _claim_sync(root: Path, target: Path, doc: ArchivedDocument, guid: str) -> bool:
+    """Write `doc` at `target` unless a file is there (then False): two entries of one title in
+    one poll are written at once, and a rename would let the second replace the first."""
+    _prepare_folder(root, target)
+    temp = temp_path_for(target)
+    try:
+        temp.write_bytes(doc.text.encode("utf-8"))
+        os.link(temp, target)  # fails if the name exists, atomically
+    except FileExistsError:
+        return False
+    finally:
+        temp.unlink(missing_ok=True)
+    return True
 
 
 def _hash_if_holds_guid(path: Path, guid: str) -> str | None:

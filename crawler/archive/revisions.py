@@ -26,7 +26,7 @@ from crawler.archive import entries as archive
 from crawler.models import ArchivedDocument, EntryChange, FeedEntry, KnownEntry, UpdatesMode
 from crawler.reader import canonical_link
 
-_DATE_LINE = re.compile(r"^date: .*$", re.MULTILINE)
+_DATE_LINE = re.compile(r"^(?:date|created): .*$", re.MULTILINE)  # `created`: an Obsidian note's
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,11 @@ from crawler.errors import ConfigError as ConfigError
 
 # The value types live in models (the stages read them without loading pydantic) and are
 # re-exported here, where the config that builds them is.
+from crawler.models import BodyKind, OutputFormat
 from crawler.models import FeedSource as FeedSource
 from crawler.models import FullTextMode as FullTextMode
 from crawler.models import HttpSettings as HttpSettings
+from crawler.models import OutputSettings as OutputSettings
 from crawler.models import UpdatesMode as UpdatesMode
 
 DEFAULT_IFRAME_HOSTS = (
@@ -254,6 +256,11 @@ class MetricsModel(_Strict):
     _listen = field_validator("listen")(_check_listen)
 
 
+class OutputModel(_Strict):
+    format: OutputFormat = "hexo"
+    body: BodyKind | None = None  # default: html for hexo, markdown for the others
+
+
 class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     images_dir: str | None = None
@@ -268,6 +275,7 @@ class ConfigModel(_Strict):
     defaults: OptionsModel = Field(default_factory=lambda: OptionsModel())
     feeds: list[FeedModel] = Field(min_length=1)
     cluster: ClusterModel | None = None
+    output: OutputModel = Field(default_factory=lambda: OutputModel())
 
     @field_validator("rsshub", mode="before")
     @classmethod
@@ -331,6 +339,7 @@ class Settings:
     cluster: ClusterSettings | None = None  # always set for a PostgreSQL store, never for SQLite
     metrics_listen: str | None = None  # `metrics.listen`: where the daemon serves /metrics, /healthz, /readyz
     image_referers: Mapping[str, str] = field(default_factory=dict)  # `image_referers:`, checked
+    output: OutputSettings = field(default_factory=OutputSettings)  # `output:`: format and body
 
     @property
     def outside_archive(self) -> tuple[Path, ...]:
@@ -543,7 +552,17 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         key_lines=lines,
         cluster=cluster,
         metrics_listen=model.metrics.listen if model.metrics else None,
+        output=_output(model.output, shown, root),
     )
+
+
+def _output(model: OutputModel, shown: str, root: yaml.Node) -> OutputSettings:
+    """`output:`; an Obsidian note holds no HTML, so its body is Markdown."""
+    body = model.body or ("html" if model.format == "hexo" else "markdown")
+    if model.format == "obsidian" and body == "html":
+        raise ConfigError(shown, _line_of(root, ("output", "body")), "output.body",
+                          "obsidian notes hold no HTML: use body: markdown")
+    return OutputSettings(format=model.format, body=body)
 
 
 def _check_path_length(archive_dir: Path, categories: tuple[str, ...], shown: str, line: int, key: str) -> None:
