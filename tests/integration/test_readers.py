@@ -283,3 +283,22 @@ def test_obsidian_notes_are_commonmark_with_typed_properties_and_local_images(tm
     assert "拜登和普京的通话就乌克兰危机未能达成共识？" in {p.stem for p in entries_of(archive)}
     assert revised == ["No picture: just text"]
     assert images == 4
+
+
+def test_a_body_the_converter_cannot_handle_is_kept_as_html_and_the_crawl_goes_on(tmp_path: Path,
+                                                                                   server: FaultServer, cli) -> None:
+    deep = "<div>" * 10_000 + "<p>deep down</p>" + "</div>" * 10_000
+    table = "<table>" + "<tr><td>cell</td><td>more</td></tr>" * 160_000 + "</table>"
+    items = [Item("Deep", server.url("/d"), deep), Item("Table", server.url("/t"), table),
+             Item("Fine", server.url("/f"), "<p>A fine <em>article</em>.</p>")]
+    url = server.route("/feed.xml", faults.respond(200, rss(items), "application/rss+xml"))
+    config = write_config(tmp_path, [{"name": "f", "url": url}], output={"format": "hugo"},
+                          defaults={"full_text": "never"})
+    result = cli("crawl", "--config", str(config))
+    assert result.code == 0, result.err
+    files = {front_and_body(p)[0]["title"]: front_and_body(p)[1] for p in archived_files(tmp_path / "archive")}
+    assert files["Fine"].strip() == "A fine *article*."
+    for title, needle in (("Deep", "deep down"), ("Table", "<td>cell</td>")):
+        assert files[title].startswith("\n<div>") and needle in files[title], title
+        assert re.search(rf"entry_id=\S*/{title[0].lower()} body kept as HTML, not Markdown", result.err), result.err
+    assert "Traceback" not in result.err
