@@ -65,8 +65,8 @@ def to_markdown(html: str, fmt: str) -> str:
     except Exception as exc:  # the converter's own errors (a Rust panic comes through as one)
         raise MarkdownRefused(f"the converter failed: {exc}") from None
     if iframes:
-        result = re.sub(f"[ \t]*{_HELD}(\\d+){_HELD}[ \t]*", lambda m: "\n\n" + _iframe_block(iframes[int(m.group(1))]) + "\n\n",
-                        result)
+        held = re.compile(f"[ \t]*{_HELD}(\\d+){_HELD}[ \t]*")
+        result = held.sub(lambda m: "\n\n" + _iframe_block(iframes[int(m.group(1))]) + "\n\n", result)
         result = re.sub(r"[ \t]*\n(?:[ \t]*\n)+", "\n\n", result)
     if _CLOSE in result or _OPEN in result:
         result = result.replace(_OPEN, "\\{").replace(_CLOSE, "\\}")

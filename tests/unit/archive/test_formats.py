@@ -65,7 +65,8 @@ def test_obsidian_note_is_named_by_its_title_with_typed_properties() -> None:
 
 
 def test_markdown_escapes_braces_of_the_text_not_of_code() -> None:
-    md = to_markdown("<p>{{ x }} {% raw %} &#123;&#123;&lt; y &gt;&#125;&#125;</p><pre><code>{{ z }}</code></pre>", "hugo")
+    md = to_markdown("<p>{{ x }} {% raw %} &#123;&#123;&lt; y &gt;&#125;&#125;</p><pre><code>{{ z }}</code></pre>",
+                     "hugo")
     assert "{{" not in md.split("```")[0] and "{{ z }}" in md
     html = MarkdownIt("commonmark").render(md)
     assert "{{ x }} {% raw %} {{&lt; y &gt;}}" in html
