@@ -6,7 +6,8 @@ docs/publishing.md); our own rules cover only what it leaves to us:
 
 - braces in the text are escaped (`\\{`): Hugo reads `{{<` and `{{%` as shortcodes, kramdown (Jekyll)
   reads `{:` as an attribute list, Hexo runs `{{ }}` through Nunjucks; a backslash escape is
-  CommonMark's own way of saying "this character, literally";
+  CommonMark's own way of saying "this character, literally". In code, where nothing escapes,
+  Hugo's `{{<` and `{{%` get an invisible word joiner (U+2060) after the braces;
 - what Markdown cannot hold (an allowed iframe) stays HTML where the format publishes HTML (Hexo,
   Jekyll) and becomes a link where it does not (Hugo drops raw HTML by default; Obsidian notes
   hold none);
@@ -48,7 +49,7 @@ def to_markdown(html: str, fmt: str) -> str:
     """The sanitized article HTML as Markdown for `fmt`'s reader; raises `MarkdownRefused`."""
     if len(html.encode("utf-8", "surrogatepass")) > MAX_HTML_BYTES:
         raise MarkdownRefused(f"the body is over {MAX_HTML_BYTES // 1_000_000} MB")
-    marked = _mark_braces(html)
+    marked = _mark_braces(html, fmt == "hugo")
     iframes: list[str] = []
     if fmt in HTML_FORMATS:
         # Kept as an HTML block of its own (its opening tag alone on a line: CommonMark's and
@@ -86,7 +87,7 @@ def convert_body(html: str, fmt: str) -> tuple[str | None, str | None]:
         return None, "the body is nested too deep"
 
 
-def _mark_braces(html: str) -> str:
+def _mark_braces(html: str, hugo: bool = False) -> str:
     """`{` and `}` of the text (not of code, not of attributes) swapped for placeholders; the
     depth checked on the way."""
     out: list[str] = []
@@ -94,7 +95,7 @@ def _mark_braces(html: str) -> str:
     position = 0
     for match in _TAG.finditer(html):
         text = html[position:match.start()]
-        out.append(_braces(text, literal > 0))
+        out.append(_braces(text, literal > 0, hugo))
         out.append(match.group())
         position = match.end()
         closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
@@ -108,15 +109,21 @@ def _mark_braces(html: str) -> str:
             literal += name in _LITERAL
             if depth > MAX_DEPTH:
                 raise MarkdownRefused(f"the body's elements are nested over {MAX_DEPTH} deep")
-    out.append(_braces(html[position:], literal > 0))
+    out.append(_braces(html[position:], literal > 0, hugo))
     return "".join(out)
 
 
-def _braces(text: str, literal: bool) -> str:
+def _braces(text: str, literal: bool, hugo: bool) -> str:
     if "{" not in text and "}" not in text and "&#12" not in text:
         return text
     text = text.replace("&#123;", "{").replace("&#125;", "}")
-    return text if literal else text.replace("{", _OPEN).replace("}", _CLOSE)
+    if not literal:
+        return text.replace("{", _OPEN).replace("}", _CLOSE)
+    if hugo:
+        # No escape works inside code, and Hugo runs `{{<` and `{{%` as shortcodes even there: an
+        # invisible joiner keeps them apart (what a reader sees is unchanged).
+        text = text.replace("{{&lt;", "{{\u2060&lt;").replace("{{%", "{{\u2060%")
+    return text
 
 
 def _iframe_link(match: re.Match[str]) -> str:

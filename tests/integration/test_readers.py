@@ -77,7 +77,7 @@ def serve_feeds(server: FaultServer) -> tuple[str, str, dict[str, bytes]]:
     tech = [
         Item("Templates: {{ x }} and {% raw %}", server.url("/t/1"),
              "<p>Template-looking text: {{ x }} and {% raw %} and {{< shortcode >}} and {: .klass}.</p>"
-             "<pre><code>code {{ y }}</code></pre>",
+             "<pre><code>code {{ y }} {{< z >}} {{% w %}}</code></pre>",
              published=datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC)),
         Item("No picture: just text", server.url("/t/2"), "<p>Nothing to see.</p>",
              published=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
