@@ -302,3 +302,27 @@ def test_a_body_the_converter_cannot_handle_is_kept_as_html_and_the_crawl_goes_o
         assert files[title].startswith("\n<div>") and needle in files[title], title
         assert re.search(rf"entry_id=\S*/{title[0].lower()} body kept as HTML, not Markdown", result.err), result.err
     assert "Traceback" not in result.err
+
+
+def test_obsidian_notes_of_one_title_are_both_kept_and_a_revision_rewrites_the_same_note(
+        tmp_path: Path, server: FaultServer, cli) -> None:
+    same = [Item("Breaking: news", server.url(f"/s/{n}"), f"<p>Story number {n}.</p>") for n in (1, 2, 3)]
+    revised = [*same[:2], replace(same[2], description="<p>Story number 3, corrected.</p>")]
+    url = server.route("/feed.xml", faults.sequence(faults.respond(200, rss(same), "application/rss+xml"),
+                                                    faults.respond(200, rss(revised), "application/rss+xml")))
+    config = write_config(tmp_path, [{"name": "f", "url": url}], output={"format": "obsidian"},
+                          defaults={"full_text": "never"})
+    assert cli("crawl", "--config", str(config)).code == 0
+    notes = archived_files(tmp_path / "archive")
+    assert len(notes) == 3
+    assert sum(p.name == "Breaking news.md" for p in notes) == 1
+    bodies = {p.name: p.read_text(encoding="utf-8") for p in notes}
+    assert sorted(re.search(r"Story number (\d)", b).group(1) for b in bodies.values()) == ["1", "2", "3"]
+    assert all("aliases: \n - 'Breaking: news'" in b for b in bodies.values())
+
+    assert cli("crawl", "--config", str(config)).code == 0
+    after = {p.name: p.read_text(encoding="utf-8") for p in archived_files(tmp_path / "archive")}
+    assert sorted(after) == sorted(bodies), "the revision rewrote its own note, at the same path"
+    [changed] = [name for name in after if after[name] != bodies[name]]
+    assert "Story number 3, corrected." in after[changed] and "\nupdated: " in after[changed]
+    assert len(list((tmp_path / "archive" / ".revisions").rglob("*.md"))) == 1

@@ -107,3 +107,13 @@ def test_markdown_keeps_every_word_or_refuses(parts: list[tuple[str, str]]) -> N
         return Counter(c for c in html.unescape(re.sub(r"<[^>]*>", "", markup)) if c.isalnum())
 
     assert not letters(body) - letters(rendered)
+
+
+def test_a_table_row_wider_than_its_header_keeps_its_cells() -> None:
+    html = "<table><tr><th>a</th></tr><tr><td>1</td><td>two</td><td>three</td></tr></table>"
+    rendered = MarkdownIt("commonmark").enable("table").render(to_markdown(html, "hugo"))
+    assert "<td>two</td>" in rendered and "<td>three</td>" in rendered
+
+
+def test_an_image_in_a_heading_stays_an_image() -> None:
+    assert "![y](x.png)" in to_markdown('<h2>Title<img src="x.png" alt="y"></h2>', "obsidian")
