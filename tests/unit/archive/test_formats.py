@@ -117,3 +117,25 @@ def test_a_table_row_wider_than_its_header_keeps_its_cells() -> None:
 
 def test_an_image_in_a_heading_stays_an_image() -> None:
     assert "![y](x.png)" in to_markdown('<h2>Title<img src="x.png" alt="y"></h2>', "obsidian")
+
+
+async def test_a_markdown_file_that_already_says_the_revision_is_not_revised_again(tmp_path) -> None:
+    """A poll killed after it rewrote a file, before it recorded it: the next poll finds the file
+    already saying what it would write, and keeps no copy of it as a revision."""
+    from crawler.archive import revisions
+    from crawler.models import FeedEntry, KnownEntry
+
+    entry = FeedEntry(id="id-1", link=FIELDS.link, title=FIELDS.title, published=WHEN, updated=None, author=None,
+                      content_html="<p>new</p>", summary_html="")
+    known = KnownEntry("id-1", "a/x.md", text_hash="old", item_hash="old-item", updated=None)
+    fields = Fields(**{**FIELDS.__dict__, "body_markdown": "new\n", "updated": datetime(2024, 5, 1, tzinfo=UTC)})
+    written = render_entry("hugo", "a/x.md", fields)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.md").write_text(written.text, encoding="utf-8")
+    again = render_entry("hugo", "a/x.md", Fields(**{**fields.__dict__, "updated": datetime(2024, 5, 2, tzinfo=UTC)}))
+
+    change = await revisions.settle(tmp_path, again, "new-hash", entry, known, datetime(2024, 5, 2, tzinfo=UTC))
+
+    assert not change.revised
+    assert not (tmp_path / ".revisions").exists()
+    assert (tmp_path / "a" / "x.md").read_text(encoding="utf-8") == written.text
