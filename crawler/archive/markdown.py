@@ -7,7 +7,8 @@ docs/publishing.md); our own rules cover only what it leaves to us:
 - braces in the text are escaped (`\\{`): Hugo reads `{{<` and `{{%` as shortcodes, kramdown (Jekyll)
   reads `{:` as an attribute list, Hexo runs `{{ }}` through Nunjucks; a backslash escape is
   CommonMark's own way of saying "this character, literally". In code, where nothing escapes,
-  Hugo's `{{<` and `{{%` get an invisible word joiner (U+2060) after the braces;
+  Hugo's `{{<` and `{{%` (Hexo's and Jekyll's `{{`, `{%`, `{#`) get an invisible word joiner
+  (U+2060);
 - what Markdown cannot hold (an allowed iframe) stays HTML where the format publishes HTML (Hexo,
   Jekyll) and becomes a link where it does not (Hugo drops raw HTML by default; Obsidian notes
   hold none);
@@ -52,7 +53,7 @@ def to_markdown(html: str, fmt: str) -> str:
     """The sanitized article HTML as Markdown for `fmt`'s reader; raises `MarkdownRefused`."""
     if len(html.encode("utf-8", "surrogatepass")) > MAX_HTML_BYTES:
         raise MarkdownRefused(f"the body is over {MAX_HTML_BYTES // 1_000_000} MB")
-    marked = _mark_braces(html, fmt == "hugo")
+    marked = _mark_braces(html, fmt)
     iframes: list[str] = []
     if fmt in HTML_FORMATS:
         # Kept as an HTML block of its own (its opening tag alone on a line: CommonMark's and
@@ -75,7 +76,10 @@ def to_markdown(html: str, fmt: str) -> str:
     if "|" in result:
         result = _TABLE.sub(_widen_table, result)
     if _CLOSE in result or _OPEN in result:
-        result = result.replace(_OPEN, "\\{").replace(_CLOSE, "\\}")
+        # Hexo runs Nunjucks over the HTML its Markdown renderer made, where an escape is gone
+        # and an entity is not.
+        opening, closing = ("&#123;", "&#125;") if fmt == "hexo" else ("\\{", "\\}")
+        result = result.replace(_OPEN, opening).replace(_CLOSE, closing)
     missing = _missing_words(html, result)
     if missing:
         raise MarkdownRefused(f"the conversion would lose {missing} characters of the text")
@@ -92,7 +96,7 @@ def convert_body(html: str, fmt: str) -> tuple[str | None, str | None]:
         return None, "the body is nested too deep"
 
 
-def _mark_braces(html: str, hugo: bool = False) -> str:
+def _mark_braces(html: str, fmt: str) -> str:
     """`{` and `}` of the text (not of code, not of attributes) swapped for placeholders; the
     depth checked on the way."""
     out: list[str] = []
@@ -100,7 +104,7 @@ def _mark_braces(html: str, hugo: bool = False) -> str:
     position = 0
     for match in _TAG.finditer(html):
         text = html[position:match.start()]
-        out.append(_braces(text, literal > 0, hugo))
+        out.append(_braces(text, literal > 0, fmt))
         out.append(match.group())
         position = match.end()
         closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
@@ -114,20 +118,25 @@ def _mark_braces(html: str, hugo: bool = False) -> str:
             literal += name in _LITERAL
             if depth > MAX_DEPTH:
                 raise MarkdownRefused(f"the body's elements are nested over {MAX_DEPTH} deep")
-    out.append(_braces(html[position:], literal > 0, hugo))
+    out.append(_braces(html[position:], literal > 0, fmt))
     return "".join(out)
 
 
-def _braces(text: str, literal: bool, hugo: bool) -> str:
+def _braces(text: str, literal: bool, fmt: str) -> str:
     if "{" not in text and "}" not in text and "&#12" not in text:
         return text
     text = text.replace("&#123;", "{").replace("&#125;", "}")
     if not literal:
         return text.replace("{", _OPEN).replace("}", _CLOSE)
-    if hugo:
+    if fmt == "hugo":
         # No escape works inside code, and Hugo runs `{{<` and `{{%` as shortcodes even there: an
         # invisible joiner keeps them apart (what a reader sees is unchanged).
         text = text.replace("{{&lt;", "{{\u2060&lt;").replace("{{%", "{{\u2060%")
+    elif fmt in ("hexo", "jekyll"):
+        # Hexo runs Nunjucks over inline code too; Jekyll, even with Liquid off, cuts a post's
+        # excerpt around what looks like a Liquid block and "repairs" it with a closing tag.
+        for pair in ("{{", "{%", "{#", "%}"):
+            text = text.replace(pair, pair[0] + "\u2060" + pair[1])
     return text
 
 

@@ -30,7 +30,7 @@ import yaml
 from tests import faults
 from tests.conftest import Item, archived_files, rss, write_config
 from tests.faults import FaultServer
-from tests.integration.test_hexo import GIF, JPEG, PNG, images_in
+from tests.integration.test_hexo import GIF, JPEG, PNG, hexo_modules, images_in  # noqa: F401  (a fixture)
 
 BUILD_TIMEOUT = 120
 
@@ -76,7 +76,8 @@ def serve_feeds(server: FaultServer) -> tuple[str, str, dict[str, bytes]]:
     ]
     tech = [
         Item("Templates: {{ x }} and {% raw %}", server.url("/t/1"),
-             "<p>Template-looking text: {{ x }} and {% raw %} and {{< shortcode >}} and {: .klass}.</p>"
+             "<p>Template-looking text: {{ x }} and {% raw %} and {{< shortcode >}} and {: .klass}, "
+             "<code>inline {{ z }} {% if %}</code>.</p>"
              "<pre><code>code {{ y }} {{< z >}} {{% w %}}</code></pre>",
              published=datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC)),
         Item("No picture: just text", server.url("/t/2"), "<p>Nothing to see.</p>",
@@ -174,7 +175,7 @@ def test_hugo_builds_every_entry_with_its_front_matter_and_every_image(tmp_path:
         if front["title"].startswith("Templates"):
             main = unescape(re.search(r"<main>(.*)</main>", page, re.DOTALL).group(1))
             assert "{{ x }}" in main and "{% raw %}" in main and "{{< shortcode >}}" in main, main
-            assert "code {{ y }}" in main
+            assert "code {{ y }}" in main and "inline {{ z }} {% if %}" in main
     assert revised == ["No picture: just text"]
     assert images == 4  # a; a and c; b (on the long story's page); the iframe is a link, not HTML
     assert len(list((archive / ".revisions").rglob("*.md"))) == 1
@@ -229,7 +230,8 @@ def test_jekyll_builds_every_entry_with_its_front_matter_and_every_image(tmp_pat
         if front["title"].startswith("Templates"):
             main = unescape(re.search(r"<main>(.*)</main>", page, re.DOTALL).group(1))
             assert "{{ x }}" in main and "{% raw %}" in main and "{: .klass}" in main, main
-            assert "code {{ y }}" in main
+            shown = main.replace("\u2060", "")  # the word joiners that keep Liquid's excerpt cutter off code
+            assert "code {{ y }}" in shown and "inline {{ z }} {% if %}" in shown
         if front["title"].startswith("He said"):
             assert '<iframe src="https://www.youtube.com/embed/xyz"' in page  # Jekyll publishes HTML: kept
     assert revised == ["No picture: just text"]
@@ -326,3 +328,39 @@ def test_obsidian_notes_of_one_title_are_both_kept_and_a_revision_rewrites_the_s
     [changed] = [name for name in after if after[name] != bodies[name]]
     assert "Story number 3, corrected." in after[changed] and "\nupdated: " in after[changed]
     assert len(list((tmp_path / "archive" / ".revisions").rglob("*.md"))) == 1
+
+
+def test_hexo_publishes_markdown_bodies(tmp_path: Path, server: FaultServer,
+                                        hexo_modules: Path, cli) -> None:  # noqa: F811  (the fixture)
+    import json
+
+    from tests.integration.test_hexo import DUMP_POSTS, make_site
+
+    site = tmp_path / "site"
+    make_site(site, hexo_modules)
+    posts_dir = site / "source" / "_posts"
+    news_url, tech_url, originals = serve_feeds(server)
+    crawl_twice(cli, tmp_path, news_url, tech_url, archive_dir=str(posts_dir),
+                images_dir=str(site / "source" / "images"), image_url_prefix="/images/",
+                output={"format": "hexo", "body": "markdown"})
+    plain = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
+    generated = subprocess.run([str(site / "node_modules" / ".bin" / "hexo"), "generate"], cwd=site,
+                               capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=plain)
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    (site / "dump.js").write_text(DUMP_POSTS)
+    dumped = subprocess.run(["node", "dump.js"], cwd=site, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    assert dumped.returncode == 0, dumped.stderr
+    posts = {post["source"]: post for post in json.loads(dumped.stdout)}
+    images = 0
+    for path in entries_of(posts_dir):
+        front, body = front_and_body(path)
+        assert "<div>" not in body
+        post = posts[f"_posts/{path.relative_to(posts_dir).as_posix()}"]
+        assert post["title"] == front["title"] and post["categories"] == front["categories"]
+        page = (site / "public" / unquote(post["path"]) / "index.html").read_text(encoding="utf-8")
+        images += check_built_images(page, site / "public", originals, path.name)
+        if front["title"].startswith("Templates"):
+            shown = unescape(re.sub(r"<[^>]+>", "", page)).replace("\u2060", "")
+            assert "{{ x }}" in shown and "{% raw %}" in shown and "code {{ y }}" in shown, page
+            assert "inline {{ z }} {% if %}" in shown, page
+    assert images == 4
