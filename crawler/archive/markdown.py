@@ -7,7 +7,7 @@ docs/publishing.md); our own rules cover only what it leaves to us:
 - braces in the text are escaped (`\\{`): Hugo reads `{{<` and `{{%` as shortcodes, kramdown (Jekyll)
   reads `{:` as an attribute list, Hexo runs `{{ }}` through Nunjucks; a backslash escape is
   CommonMark's own way of saying "this character, literally". In code, where nothing escapes,
-  Hugo's `{{<` and `{{%` (Hexo's and Jekyll's `{{`, `{%`, `{#`) get an invisible word joiner
+  Hugo's `{{<` and `{{%` (Hexo's and Jekyll's `{{`, `{%`, `{#`, `%}`) get an invisible word joiner
   (U+2060);
 - what Markdown cannot hold (an allowed iframe) stays HTML where the format publishes HTML (Hexo,
   Jekyll) and becomes a link where it does not (Hugo drops raw HTML by default; Obsidian notes
