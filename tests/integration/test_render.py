@@ -125,3 +125,33 @@ def test_render_rejects_an_unknown_format_and_html_notes(tmp_path: Path, cli) ->
     result = cli("render", "--config", str(config), "--format", "obsidian", "--body", "html", "--to",
                  str(tmp_path / "out"))
     assert result.code == 2 and "no HTML" in result.err
+
+
+def test_a_render_for_jekyll_builds_with_its_images_at_the_site_root(tmp_path: Path, server: FaultServer,
+                                                                      cli) -> None:
+    from tests.integration.test_readers import JEKYLL_LAYOUT
+
+    jekyll = require_program("jekyll")
+    config = hexo_archive(tmp_path, server, cli)
+    site = tmp_path / "site"
+    (site / "_layouts").mkdir(parents=True)
+    (site / "_config.yml").write_text("title: Archive\ntimezone: UTC\ndefaults:\n  - scope: {path: \"\"}\n"
+                                      "    values: {layout: post}\n", encoding="utf-8")
+    (site / "_layouts" / "post.html").write_text(JEKYLL_LAYOUT, encoding="utf-8")
+
+    result = cli("render", "--config", str(config), "--format", "jekyll", "--to", str(site / "_posts"))
+
+    assert result.code == 0, result.err
+    assert len(list((site / "images").iterdir())) == 3
+    built = subprocess.run([jekyll, "build", "--source", str(site), "--destination", str(site / "_site")],
+                           capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    assert built.returncode == 0 and "Warning" not in built.stdout + built.stderr, built.stdout + built.stderr
+    pages = [p for p in (site / "_site").rglob("*.html") if 'name="source"' in p.read_text(encoding="utf-8")]
+    assert len(pages) == 5
+    shown = 0
+    for page in pages:
+        for image in images_in(page.read_text(encoding="utf-8")):
+            assert (image["src"] or "").startswith("/images/")
+            assert (site / "_site" / (image["src"] or "").lstrip("/")).is_file(), image
+            shown += 1
+    assert shown == 4
