@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     one.add_argument("url", metavar="URL")
     one.add_argument("--name", default=None, help="default: made from the feed's title")
     one.add_argument("--category", action="append", default=[], metavar="C", help="a category (repeatable)")
+    # render: the archive in another format, from the archive alone (crawler/commands/render.py)
+    out = add("render", "write the whole archive in another format into an empty folder (no network)")
+    out.add_argument("--format", required=True, choices=["hexo", "hugo", "jekyll", "obsidian"])
+    out.add_argument("--body", default=None, choices=["html", "markdown"],
+                     help="default: html for hexo, markdown for the others")
+    out.add_argument("--to", required=True, metavar="DIR", help="an empty folder outside the archive")
     return parser
 
 
@@ -213,6 +219,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from crawler.commands.add import add_feed
 
         return add_feed(settings, args.url, args.name, tuple(args.category))
+    if args.command == "render":
+        from crawler.commands.render import render_archive
+
+        return render_archive(settings, args.format, args.body, args.to)
     from crawler import daemon
 
     return daemon.run(settings, watch=args.watch)

@@ -15,6 +15,16 @@ from typing import Literal, NamedTuple
 
 FullTextMode = Literal["auto", "always", "never"]
 UpdatesMode = Literal["revise", "ignore"]  # what a known entry that comes back changed does to its file
+OutputFormat = Literal["hexo", "hugo", "jekyll", "obsidian"]  # whose reader the archive is written for
+BodyKind = Literal["html", "markdown"]
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """`output:`: the archive's format and its bodies (DESIGN.md, "Output formats")."""
+
+    format: OutputFormat = "hexo"
+    body: BodyKind = "html"
 
 
 @dataclass(frozen=True)

@@ -255,8 +255,7 @@ async def _archive_entries(
 ) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]]]:
     # Here, not at the top: a poll answered 304 needs neither (nor archive's front matter and
     # file-name rules); the first parsed feed pays for them, once.
-    from crawler.archive import entries as archive
-    from crawler.archive import revisions
+    from crawler.archive import formats, revisions
 
     for warning in parsed.warnings:
         log.warning("feed=%s %s", source.name, warning)
@@ -264,7 +263,9 @@ async def _archive_entries(
     plan = revisions.plan(entries, await deps.store.known_entries(source.name, entries), source.updates)
     report.skipped = plan.unchanged
     guarded = await _guarded(source, deps)
-    paths = [archive.entry_relpath(source.categories, e.title, source.name, e.id) for e in plan.new]
+    fmt = deps.settings.output.format
+    paths = [formats.relpath_for(fmt, source.categories, e.title, source.name, e.id, e.published or e.updated or now)
+             for e in plan.new]
     outcomes = await asyncio.gather(
         *(archive_entry(source, parsed, e, deps, now, guarded, path) for e, path in zip(plan.new, paths, strict=True)),
         *(archive_entry(source, parsed, e, deps, now, guarded, k.path, k) for e, k in plan.changed),
@@ -300,7 +301,7 @@ async def archive_entry(
     # Here, not at the top: lxml, nh3 and trafilatura's helpers are a tenth of the start-up,
     # and a re-poll with nothing new never needs them.
     from crawler.archive import entries as archive
-    from crawler.archive import revisions
+    from crawler.archive import formats, revisions
     from crawler.reader import article
     warnings: list[str] = []
     downloaded: list[ImageAsset] = []  # recorded with this poll even if the entry then fails
@@ -329,8 +330,9 @@ async def archive_entry(
         finish_args = (prepared.html, new_sources, deps.settings.iframe_hosts)
         body, headimg = await asyncio.to_thread(article.finish, *finish_args) \
             if article.heavy(prepared.html) else article.finish(*finish_args)
-        doc = archive.render(
-            relpath=relpath,
+        output = deps.settings.output
+        markdown = await _markdown_body(body, output.format, deps, warnings) if output.body == "markdown" else None
+        fields = formats.Fields(
             title=entry.title,
             categories=source.categories,
             headimg=headimg,
@@ -339,14 +341,20 @@ async def archive_entry(
             updated=None if known is None else revisions.updated_date(entry, known, now),
             link=identity.without_tracking(entry.link),
             guid=entry.id if known is None else known.entry_id,  # a revision keeps its first guid
+            feed=source.name,
             body_html=body,
+            body_markdown=markdown,
         )
+        doc = formats.render_entry(output.format, relpath, fields)
         text_hash = revisions.text_hash(entry.title, body)
         if known is not None:
             change = await revisions.settle(deps.settings.archive_dir, doc, text_hash, entry, known, now)
             outcome = Outcome.UPDATED if change.revised else Outcome.SKIPPED
             return EntryOutcome(entry.id, outcome, change=change, warnings=tuple(warnings), images=tuple(downloaded))
-        on_disk = await archive.write_document(deps.settings.archive_dir, doc, entry.id)
+        alternate = formats.alternate_relpath(output.format, relpath, source.name, entry.id)
+        doc, on_disk = await archive.write_new_document(
+            deps.settings.archive_dir, doc, entry.id,
+            None if alternate is None else formats.render_entry(output.format, alternate, fields))
         archived = ArchivedEntry(
             entry.id, legacy_fingerprint(entry), doc.relpath, on_disk, now, link=entry.canonical or None,
             text_hash=text_hash, item_hash=revisions.item_hash(entry), updated=entry.updated,
@@ -360,6 +368,20 @@ async def archive_entry(
         log.debug("feed=%s entry_id=%s archiving raised", source.name, entry.id, exc_info=exc)
         error = f"internal error: {type(exc).__name__}: {exc}"
         return EntryOutcome(entry.id, Outcome.FAILED, error=error, images=tuple(downloaded))
+
+
+async def _markdown_body(html: str, fmt: str, deps: Deps, warnings: list[str]) -> str | None:
+    """The body as Markdown, made in a worker process (a hostile body costs the crawl nothing but
+    that worker); None, with a warning, when it cannot be made faithfully: the HTML body is kept."""
+    from crawler.archive import markdown
+
+    try:
+        converted, refusal = await deps.workers.run(markdown.convert_body, html, fmt)
+    except ExtractError as exc:
+        converted, refusal = None, str(exc)
+    if converted is None:
+        warnings.append(f"body kept as HTML, not Markdown: {refusal}")
+    return converted
 
 
 async def _guarded(source: FeedSource, deps: Deps) -> bool:

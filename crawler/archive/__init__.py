@@ -15,15 +15,17 @@ from crawler import lazy_exports
 # Public names, imported on first use (PEP 562): importing the package costs nothing, and the
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
-    from crawler.archive.entries import MAX_NAME_BYTES, safe_component
+    from crawler.archive.entries import MAX_NAME_BYTES, resolve_inside, safe_component
+    from crawler.archive.markdown import convert_body
     from crawler.archive.storage import atomic_write_bytes_sync, atomic_write_in, remove_stale_temp_files, run_off_loop
 else:
     __getattr__ = lazy_exports(__name__, {
-        "entries": "MAX_NAME_BYTES safe_component",
+        "entries": "MAX_NAME_BYTES resolve_inside safe_component",
+        "markdown": "convert_body",
         "storage": "atomic_write_bytes_sync atomic_write_in remove_stale_temp_files run_off_loop",
     })
 
 __all__ = [
-    "MAX_NAME_BYTES", "atomic_write_bytes_sync", "atomic_write_in", "remove_stale_temp_files", "run_off_loop",
-    "safe_component",
+    "MAX_NAME_BYTES", "atomic_write_bytes_sync", "atomic_write_in", "convert_body", "remove_stale_temp_files",
+    "resolve_inside", "run_off_loop", "safe_component",
 ]

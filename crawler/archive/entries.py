@@ -20,7 +20,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from crawler.archive.frontmatter import plain_or_quoted, quoted, render_front_matter
-from crawler.archive.storage import atomic_write_in, run_off_loop
+from crawler.archive.storage import atomic_write_in, run_off_loop, temp_path_for
 from crawler.errors import ArchiveError
 from crawler.models import ArchivedDocument
 
@@ -207,6 +207,48 @@ def _write_document_sync(root: Path, target: Path, doc: ArchivedDocument, guid: 
             return kept
         atomic_write_in(folder, target.name, doc.text.encode("utf-8"))
     return doc.content_hash
+
+
+async def write_new_document(
+    archive_dir: Path, doc: ArchivedDocument, guid: str, alternate: ArchivedDocument | None
+) -> tuple[ArchivedDocument, str]:
+    """`write_document` for a path that another entry may hold (an Obsidian note is named by its
+    title alone): when the file there is another entry's, `alternate` is written instead. Returns
+    the document written (or found) and the SHA-256 of the file at its path."""
+    if alternate is None:
+        return doc, await write_document(archive_dir, doc, guid)
+    target = resolve_inside(archive_dir, doc.relpath)
+    try:
+        claimed, kept = await run_off_loop(_claim_sync, archive_dir.resolve(), target, doc, guid)
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {doc.relpath}: {exc.strerror or exc}") from exc
+    if claimed:
+        return doc, doc.content_hash
+    if kept is not None:
+        return doc, kept
+    return alternate, await write_document(archive_dir, alternate, guid)
+
+
+def _claim_sync(root: Path, target: Path, doc: ArchivedDocument, guid: str) -> tuple[bool, str | None]:
+    """Write `doc` at `target` unless a file is there: two entries of one title in one poll are
+    written at once, and a rename would let the second replace the first. (True, None) when
+    written; else (False, the SHA-256 of the file there when it is this guid's entry)."""
+    with _folder(root, target) as folder:
+        assert folder is not None
+        if _kind(folder, target.name) == stat.S_IFLNK:
+            raise ArchiveError(f"{target} is a symlink; refusing to write through it")
+        temp = temp_path_for(target).name
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=folder)
+        try:
+            with open(fd, "wb") as handle:
+                handle.write(doc.text.encode("utf-8"))
+            os.link(temp, target.name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+        except FileExistsError:  # the name is taken, atomically
+            return False, _hash_if_holds_guid(folder, target.name, guid)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=folder)
+    return True, None
 
 
 def _hash_if_holds_guid(folder: int, name: str, guid: str) -> str | None:

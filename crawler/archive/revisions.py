@@ -26,7 +26,8 @@ from crawler.archive import entries as archive
 from crawler.models import ArchivedDocument, EntryChange, FeedEntry, KnownEntry, UpdatesMode
 from crawler.reader import canonical_link
 
-_DATE_LINE = re.compile(r"^date: .*$", re.MULTILINE)
+_DATED_LINE = re.compile(r"^(?:date|created|updated|lastmod|last_modified_at): .*\n", re.MULTILINE)
+_DATE_LINE = re.compile(r"^(?:date|created): .*$", re.MULTILINE)  # `created`: an Obsidian note's
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,10 @@ def keep_date(new_text: str, old_text: str) -> str:
     return "---\n" + _DATE_LINE.sub(lambda _: old.group(0), front, count=1) + sep + body
 
 
+def _same_but_dates(new_text: str, old_text: str) -> bool:
+    return _DATED_LINE.sub("", new_text) == _DATED_LINE.sub("", old_text)
+
+
 async def settle(
     archive_dir: Path, doc: ArchivedDocument, new_hash: str, entry: FeedEntry, known: KnownEntry, now: datetime
 ) -> EntryChange:
@@ -154,9 +159,10 @@ async def settle(
         on_disk = await archive.write_document(archive_dir, doc, known.entry_id)
         return change._replace(revised=True, content_hash=on_disk, revised_at=now)
     old_text = previous.decode("utf-8", errors="replace")
-    if document_text_hash(old_text) == new_hash:
+    if document_text_hash(old_text) == new_hash or _same_but_dates(doc.text, old_text):
         # The file already says this: written by a poll killed before it was recorded, or
-        # archived before texts were hashed.
+        # archived before texts were hashed. (A Markdown body's text is not the HTML's, whose
+        # hash the store keeps: such a file is known by its text, dates aside.)
         return change
     doc = replace(doc, text=keep_date(doc.text, old_text))
     on_disk = await archive.replace_document(archive_dir, doc, previous, now)

@@ -27,9 +27,11 @@ from crawler.errors import ConfigError as ConfigError
 
 # The value types live in models (the stages read them without loading pydantic) and are
 # re-exported here, where the config that builds them is.
+from crawler.models import BodyKind, OutputFormat
 from crawler.models import FeedSource as FeedSource
 from crawler.models import FullTextMode as FullTextMode
 from crawler.models import HttpSettings as HttpSettings
+from crawler.models import OutputSettings as OutputSettings
 from crawler.models import UpdatesMode as UpdatesMode
 
 DEFAULT_IFRAME_HOSTS = (
@@ -269,6 +271,11 @@ class MetricsModel(_Strict):
     _listen = field_validator("listen")(_check_listen)
 
 
+class OutputModel(_Strict):
+    format: OutputFormat = "hexo"
+    body: BodyKind | None = None  # default: html for hexo, markdown for the others
+
+
 class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     images_dir: str | None = None
@@ -283,6 +290,7 @@ class ConfigModel(_Strict):
     defaults: OptionsModel = Field(default_factory=lambda: OptionsModel())
     feeds: list[Any] = Field(min_length=1)  # each a FeedModel, validated a chunk at a time (_validate)
     cluster: ClusterModel | None = None
+    output: OutputModel = Field(default_factory=lambda: OutputModel())
 
     @field_validator("rsshub", mode="before")
     @classmethod
@@ -347,6 +355,7 @@ class Settings:
     metrics_listen: str | None = None  # `metrics.listen`: where the daemon serves /metrics, /healthz, /readyz
     image_referers: Mapping[str, str] = field(default_factory=dict)  # `image_referers:`, checked
     allow_private_network: bool | None = None  # `defaults.allow_private_network` (for `add`'s discovered links)
+    output: OutputSettings = field(default_factory=OutputSettings)  # `output:`: format and body
 
     @property
     def outside_archive(self) -> tuple[Path, ...]:
@@ -898,7 +907,18 @@ def _resolve(model: ConfigModel, build: _FeedBuilder, text: str, config_path: Pa
         cluster=cluster,
         metrics_listen=model.metrics.listen if model.metrics else None,
         allow_private_network=defaults.allow_private_network,
+        output=_output(model.output, shown, text),
     )
+
+
+def _output(model: OutputModel, shown: str, text: str) -> OutputSettings:
+    """`output:`; an Obsidian note holds no HTML, so its body is Markdown."""
+    body = model.body or ("html" if model.format == "hexo" else "markdown")
+    if model.format == "obsidian" and body == "html":
+        loc: Loc = ("output", "body")
+        raise ConfigError(shown, _lines_of(text, [loc])[loc], "output.body",
+                          "obsidian notes hold no HTML: use body: markdown")
+    return OutputSettings(format=model.format, body=body)
 
 
 def _check_path_lengths(archive_dir: Path, build: _FeedBuilder, text: str, shown: str) -> None:

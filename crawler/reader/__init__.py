@@ -22,12 +22,14 @@ from crawler import lazy_exports
 if TYPE_CHECKING:
     from crawler.reader.identity import canonical_link
     from crawler.reader.parse import parse_feed
+    from crawler.reader.sanitize import escape_braces, one_html_block
 else:
     __getattr__ = lazy_exports(__name__, {
         "identity": "canonical_link",
         "parse": "parse_feed",
+        "sanitize": "escape_braces one_html_block",
     })
 
 __all__ = [
-    "canonical_link", "parse_feed",
+    "canonical_link", "escape_braces", "one_html_block", "parse_feed",
 ]

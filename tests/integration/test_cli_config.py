@@ -40,6 +40,11 @@ CASES = {
                     "feeds[0].headers", "not a header name"),
     "user-agent": ("http:\n  user_agent: \"Archivist ☃\"\nfeeds:\n" + GOOD_FEED, 2, "http.user_agent",
                    "printable ASCII"),
+    "output-format": ("output:\n  format: wordpress\nfeeds:\n" + GOOD_FEED, 2, "output.format", "'hugo'"),
+    "output-body": ("output:\n  format: hugo\n  body: rst\nfeeds:\n" + GOOD_FEED, 3, "output.body", "'markdown'"),
+    "output-key": ("output:\n  formats: hugo\nfeeds:\n" + GOOD_FEED, 2, "output.formats", "unknown key"),
+    "obsidian-html": ("output:\n  format: obsidian\n  body: html\nfeeds:\n" + GOOD_FEED, 3, "output.body",
+                      "no HTML"),
     "wrong-type": ("feeds:\n  - name: one\n    url: https://e.com/f\n    images: maybe\n", 4, "feeds[0].images",
                    "boolean"),
 }
