@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     one.add_argument("url", metavar="URL")
     one.add_argument("--name", default=None, help="default: made from the feed's title")
     one.add_argument("--category", action="append", default=[], metavar="C", help="a category (repeatable)")
+    # search, reindex (DESIGN.md, "Search")
+    find = add("search", "find archived articles: words, \"phrases\", -word to exclude")
+    find.add_argument("query", metavar="QUERY")
+    find.add_argument("--feed", action="append", default=[], metavar="NAME", help="only this feed (repeatable)")
+    find.add_argument("--since", default=None, metavar="DATE", help="only articles dated DATE (2024-05-01) or later")
+    find.add_argument("--limit", type=int, default=20, metavar="N", help="at most N results (default: 20)")
+    find.add_argument("--json", action="store_true", help="print a JSON array")
+    add("reindex", "rebuild the search index from the archive's files")
     return parser
 
 
@@ -151,6 +159,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from crawler.commands.add import add_feed
 
         return add_feed(settings, args.url, args.name, tuple(args.category))
+    if args.command in ("search", "reindex"):
+        from crawler.commands import search
+
+        if args.command == "reindex":
+            return search.run_reindex(settings)
+        return search.run_search(settings, args.query, args.feed, args.since, args.limit, args.json)
     from crawler import daemon
 
     return daemon.run(settings, watch=args.watch)

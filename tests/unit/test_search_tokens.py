@@ -1,0 +1,70 @@
+"""Search's tokens and queries (crawler/search): an article and a query tokenised alike, so that any
+word of the article, typed as a reader types it, is a phrase of its tokens."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crawler.search.document import html_text
+from crawler.search.query import MAX_TERMS, QueryError, Term, parse, term_of
+from crawler.search.snippet import make_snippet
+from crawler.search.tokens import tokens
+
+
+def test_cjk_runs_are_pairs_and_their_last_character_words_elsewhere_folded() -> None:
+    assert tokens("乌克兰战争, Café ÉCOLE Straße 2022年") == [
+        "乌克", "克兰", "兰战", "战争", "争", "cafe", "ecole", "strasse", "2022", "年"]
+    assert tokens("ＡＢＣ１２３ ｶﾀｶﾅ") == ["abc123", "カタ", "タカ", "カナ", "ナ"]  # NFKC: full and half width
+    assert tokens("서울에서") == ["서울", "울에", "에서", "서"]
+    assert tokens("x" * 101 + " ok") == ["ok"]
+
+
+def test_a_query_word_is_the_phrase_an_article_has_and_one_character_a_prefix() -> None:
+    assert term_of("乌克兰") == Term(("乌克", "克兰"))
+    assert term_of("战") == Term(("战",), prefix=True)
+    assert term_of("2022年") == Term(("2022", "年"), prefix=True)
+    assert term_of("手机iPhone") == Term(("手机", "机", "iphone"))
+    assert term_of("NEAR(") == Term(("near",))
+    assert term_of("*^:-") is None
+
+
+def test_queries_are_spelt_with_no_operator_of_the_user_reaching_a_store() -> None:
+    query = parse('NEAR( "quick brown" 战 -fox -"a b')
+    assert query.fts5() == '("near" AND "quick brown" AND "战"*) NOT "fox" NOT "a b"'
+    assert query.tsquery() == "('near') & ('quick' <-> 'brown') & ('战':*) & !(('fox')) & !(('a' <-> 'b'))"
+    for nothing in ("", "-", "***", '"', "-word", "\ud800 \x00"):
+        with pytest.raises(QueryError):
+            parse(nothing)
+    with pytest.raises(QueryError, match="too long"):
+        parse("战" * (MAX_TERMS + 2))
+
+
+CJK = st.text(st.sampled_from("乌克兰战争幽灵的東京タワーへ서울에"), min_size=1, max_size=30)
+
+
+@given(CJK, st.data())
+def test_any_word_of_a_cjk_run_is_a_phrase_of_its_tokens(run: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(run) - 1))
+    end = data.draw(st.integers(start + 1, len(run)))
+    term = term_of(run[start:end])
+    assert term is not None
+    have = tokens(run)
+    n = len(term.tokens)
+    assert any(have[i : i + n - 1] == list(term.tokens[:-1])
+               and (have[i + n - 1] == term.tokens[-1]
+                    or (term.prefix and have[i + n - 1].startswith(term.tokens[-1])))
+               for i in range(len(have) - n + 1))
+
+
+def test_html_text_keeps_text_drops_markup_and_joins_inline_elements() -> None:
+    html = ('<div><p>a<b>乌克兰</b>战争 <img src="http://x/img.png" alt="alt"></p><p>b<!-- c --></p>'
+            '<script>x</script><a href="http://h/url">link</a> &amp; &#123;</div>')
+    assert html_text(html).split() == ["a乌克兰战争", "b", "link", "&", "{"]
+
+
+def test_a_snippet_marks_what_matched() -> None:
+    snippet = make_snippet("许多专家认为，12日美俄之间的外交谈判是使乌克兰免于战争的最后机会。Le CAFÉ est servi.",
+                           parse("战争 cafe"))
+    assert snippet.marked() == "许多专家认为，12日美俄之间的外交谈判是使乌克兰免于[战争]的最后机会。Le [CAFÉ] est servi."
