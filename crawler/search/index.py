@@ -153,7 +153,7 @@ def search(conn: sa.Connection, query: Query, feeds: Iterable[str] = (), since: 
 
 
 def unindexed(conn: sa.Connection) -> int:
-    """How many archived entries the index does not hold (all of them, after an upgrade to 0005)."""
+    """How many archived entries the index does not hold (all of them, after an upgrade to 0005):
+    two counts, so that asking costs a search nothing it would notice."""
     return int(conn.execute(sa.text(
-        "SELECT (SELECT count(*) FROM entries) - (SELECT count(*) FROM search_docs AS d "
-        "WHERE EXISTS (SELECT 1 FROM entries AS e WHERE e.feed = d.feed AND e.entry_id = d.entry_id))")).scalar() or 0)
+        "SELECT (SELECT count(*) FROM entries) - (SELECT count(*) FROM search_docs WHERE feed != '')")).scalar() or 0)

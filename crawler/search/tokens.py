@@ -26,6 +26,7 @@ _CJK = (
 # A run of CJK, or a word: letters and digits of any other script (underscore is no letter).
 _SEGMENT = re.compile(f"([{_CJK}]+)|([^\\W_{_CJK}]+)")
 _LETTERS = re.compile(r"[^\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
 MAX_WORD = 100  # longer "words" are hashes, base64 and the like: never a query, and big in an index
 
 MAX_TOKENS = 16_000  # per article: PostgreSQL keeps positions up to 16,383; both stores index the same
@@ -52,6 +53,8 @@ def segments(text: str) -> Iterator[tuple[bool, str, int, int]]:
 
 def tokens(text: str) -> list[str]:
     """The tokens of `text`, in order: what the index keeps of an article's title or body."""
+    if text.isascii():  # the same tokens as below, at a third of the cost
+        return [w for w in _ASCII_WORD.findall(text.lower()) if len(w) <= MAX_WORD]
     out: list[str] = []
     for cjk, run, _start, _end in segments(unicodedata.normalize("NFKC", text)):
         if cjk:

@@ -301,3 +301,16 @@ def test_a_re_poll_with_nothing_new_imports_nothing_of_search(tmp_path: Path, ht
 
     assert "crawler.search.index" in crawl()
     assert crawl() == "0 []"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_table_with_the_matched_words_highlighted(news: Path) -> None:
+    out = Terminal()
+    assert run_search(load_settings(news), "战争", out=out, err=io.StringIO()) == 0
+    shown = out.getvalue()
+    assert "\x1b[1;33m战争\x1b[0m" in shown, shown  # bold yellow
+    assert "date" in shown and "2022-02-13" in shown and "news" in shown and "┏" in shown

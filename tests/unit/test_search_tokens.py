@@ -68,3 +68,11 @@ def test_a_snippet_marks_what_matched() -> None:
     snippet = make_snippet("许多专家认为，12日美俄之间的外交谈判是使乌克兰免于战争的最后机会。Le CAFÉ est servi.",
                            parse("战争 cafe"))
     assert snippet.marked() == "许多专家认为，12日美俄之间的外交谈判是使乌克兰免于[战争]的最后机会。Le [CAFÉ] est servi."
+
+
+@given(st.text(st.characters(max_codepoint=127)))
+def test_the_ascii_shortcut_makes_the_tokens_of_the_general_path(text: str) -> None:
+    from crawler.search.tokens import cjk_tokens, segments, words
+
+    general = [t for cjk, run, _s, _e in segments(text) for t in (cjk_tokens(run) if cjk else words(run))]
+    assert tokens(text) == general
