@@ -65,9 +65,9 @@ def test_html_text_keeps_text_drops_markup_and_joins_inline_elements() -> None:
 
 
 def test_a_snippet_marks_what_matched() -> None:
-    snippet = make_snippet("许多专家认为，12日美俄之间的外交谈判是使乌克兰免于战争的最后机会。Le CAFÉ est servi.",
-                           parse("战争 cafe"))
-    assert snippet.marked() == "许多专家认为，12日美俄之间的外交谈判是使乌克兰免于[战争]的最后机会。Le [CAFÉ] est servi."
+    text = "许多专家认为，12日美俄之间的外交谈判是使乌克兰免于战争的最后机会。Le CAFÉ est servi."
+    marked = "许多专家认为，12日美俄之间的外交谈判是使乌克兰免于[战争]的最后机会。Le [CAFÉ] est servi."
+    assert make_snippet(text, parse("战争 cafe")).marked() == marked
 
 
 @given(st.text(st.characters(max_codepoint=127)))
