@@ -3,11 +3,14 @@
 The live index and `reindex` both read the file the archive holds (front matter, then the body),
 so the two cannot disagree. The body's HTML is reduced to the text a reader sees: no tag, no
 attribute (an `<img src>`'s URL, an `alt`), blocks apart and inline elements joined
-(`<b>乌克兰</b>战争` is one run of characters, `<p>a</p><p>b</p>` two words).
+(`<b>乌克兰</b>战争` is one run of characters, `<p>a</p><p>b</p>` two words). A Markdown body
+(DESIGN.md, "Output formats") loses its link targets and images first; the keys of every
+format are read (`date` or `created`, `link` or `source`; Obsidian's title is the file name).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,6 +22,9 @@ _BLOCKS = frozenset({
     "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
     "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
 })
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\((?:[^()]|\([^)]*\))*\)")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^)]*\))*\)")
+_MD_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
 _UNSEEN = frozenset({"script", "style", "template", "noscript", "head", "title"})
 
 
@@ -56,6 +62,12 @@ def html_text(html: str) -> str:
             if element is not root and element.tail:
                 parts.append(element.tail)
     return "".join(parts)
+
+
+def markdown_text(markdown: str) -> str:
+    """The text of a Markdown body: images and link targets gone, inline HTML as `html_text`."""
+    text = _MD_REFERENCE.sub("", _MD_LINK.sub(r"\1", _MD_IMAGE.sub(" ", markdown)))
+    return html_text(text)
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str] | None:
@@ -105,12 +117,15 @@ def read_document(archive_dir: Path, relpath: str) -> Document | None:
         return None
     front, body = parsed
     title = front.get("title")
-    link = front.get("link")
+    if title is None and "source" in front:  # Obsidian's: the title is the file name
+        title = relpath.rsplit("/", 1)[-1].removesuffix(".md")
+    link = front.get("link", front.get("source"))
+    body = body.strip()
     return Document(
         path=relpath,
         title=str(title) if title is not None else "",
-        body=html_text(body.strip()),
-        date=parse_date(front.get("date")),
+        body=html_text(body) if body.startswith("<") else markdown_text(body),
+        date=parse_date(front.get("date", front.get("created"))),
         link=str(link) if link is not None else "",
     )
 

@@ -3,6 +3,9 @@ word of the article, typed as a reader types it, is a phrase of its tokens."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -76,3 +79,25 @@ def test_the_ascii_shortcut_makes_the_tokens_of_the_general_path(text: str) -> N
 
     general = [t for cjk, run, _s, _e in segments(text) for t in (cjk_tokens(run) if cjk else words(run))]
     assert tokens(text) == general
+
+
+def test_every_output_format_is_read_and_markdown_loses_its_targets(tmp_path: Path) -> None:
+    from crawler.search.document import read_document
+
+    (tmp_path / "hugo.md").write_text(
+        "---\ntitle: Hugo page\ndate: 2024-01-02T03:04:05Z\nlink: https://a.example/1\n---\n\n"
+        "Text with [a link](https://a.example/hiddenurl) and ![alt](img/secretpath.png).\n\n"
+        "[ref]: https://a.example/refurl\n", encoding="utf-8")
+    (tmp_path / "jekyll.md").write_text(
+        "---\ntitle: Jekyll post\ndate: 2024-01-02 03:04:05 +0000\nlink: https://a.example/2\n---\n\nBody.\n",
+        encoding="utf-8")
+    (tmp_path / "Obsidian note.md").write_text(
+        "---\ncreated: 2024-01-02T03:04:05\nsource: https://a.example/3\n---\n\nNote <b>bold</b>.\n", encoding="utf-8")
+    hugo, jekyll, note = (read_document(tmp_path, n) for n in ("hugo.md", "jekyll.md", "Obsidian note.md"))
+    assert hugo is not None and jekyll is not None and note is not None
+    assert tokens(hugo.body) == ["text", "with", "a", "link", "and"]
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert (hugo.title, hugo.date, hugo.link) == ("Hugo page", when, "https://a.example/1")
+    assert (jekyll.title, jekyll.date, jekyll.body) == ("Jekyll post", when, "Body.")
+    assert (note.title, note.date, note.link, note.body.strip()) == ("Obsidian note", when, "https://a.example/3",
+                                                               "Note bold.")
