@@ -115,6 +115,8 @@ class Corpus:
             return [" ".join(rng.choices(self.english[middle], k=2)) for _ in range(count)]
         if kind == "CJK word":
             return [w for w in self.chinese[middle] if len(w) >= 2][:count * 3:3]
+        if kind == "CJK character":  # a prefix query: every pair the character begins
+            return rng.choices(sorted({c for w in self.chinese[middle] for c in w}), k=count)
         out: list[str] = []  # a phrase: two words in a row of some English article
         while len(out) < count:
             _title, body = self.article(rng.randrange(1, n, 2))
@@ -165,7 +167,7 @@ async def run_store(name: str, url: str, size: Callable[[], int], corpus: Corpus
     else:
         await db.transaction(lambda conn: conn.execute(sa.text("ANALYZE search_docs")))
     lines = []
-    for kind in ("one word", "two words", "phrase", "CJK word"):
+    for kind in ("one word", "two words", "phrase", "CJK word", "CJK character"):
         queries = corpus.queries(kind, count, n)
         await timed(db, queries[:10])  # warm the cache
         times, empty = await timed(db, queries)

@@ -111,7 +111,7 @@ def _date(hit: Hit) -> str:
 def _as_json(hit: Hit, snippet: Snippet) -> dict[str, object]:
     return {"path": hit.path, "feed": hit.feed, "title": hit.title,
             "date": hit.date.isoformat().replace("+00:00", "Z") if hit.date else None,
-            "link": hit.link, "score": round(hit.score, 6), "snippet": snippet.marked()}
+            "link": hit.link, "score": hit.score, "snippet": snippet.marked()}
 
 
 def _table(hits: Sequence[Hit], snippets: Sequence[Snippet], out: TextIO) -> None:
