@@ -77,7 +77,10 @@ def _tsvector(title: list[str], body: list[str]) -> str:
 
 _PG_INSERT = sa.text(
     "INSERT INTO search_docs (feed, entry_id, path, title, date, link, terms) "
-    "VALUES (:feed, :entry_id, :path, :title, :date, :link, CAST(CAST(:terms AS TEXT) AS tsvector))"
+    "VALUES (:feed, :entry_id, :path, :title, :date, :link, CAST(CAST(:terms AS TEXT) AS tsvector)) "
+    # An upsert: a `reindex` and a poll indexing one entry at once must not fail the poll's commit.
+    "ON CONFLICT (feed, entry_id) DO UPDATE SET path = EXCLUDED.path, title = EXCLUDED.title, "
+    "date = EXCLUDED.date, link = EXCLUDED.link, terms = EXCLUDED.terms"
 ).bindparams(sa.bindparam("date", type_=_DATE))
 _SQLITE_INSERT = sa.text(
     "INSERT INTO search_docs (id, feed, entry_id, path, title, date, link) "
@@ -91,13 +94,15 @@ def write_rows(conn: sa.Connection, rows: Sequence[Row]) -> None:
     """Index `rows`, in the caller's transaction; an entry indexed before is replaced."""
     if not rows:
         return
-    conn.execute(_DELETE, [{"feed": r.feed, "entry_id": r.entry_id} for r in rows])
+    # One entry twice: the last. In key order, as the store locks rows everywhere (no deadlock).
+    rows = sorted({(r.feed, r.entry_id): r for r in rows}.values(), key=lambda r: (r.feed, r.entry_id))
     common = [{"feed": r.feed, "entry_id": r.entry_id, "path": r.path, "title": r.title, "date": _utc(r.date),
                "link": r.link} for r in rows]
     if conn.dialect.name == "postgresql":
         conn.execute(_PG_INSERT, [c | {"terms": _tsvector(r.title_tokens, r.body_tokens)}
                                   for c, r in zip(common, rows, strict=True)])
         return
+    conn.execute(_DELETE, [{"feed": r.feed, "entry_id": r.entry_id} for r in rows])
     # Ids handed out here, past every id ever used, so that rows and tokens go in two executemany.
     used = conn.execute(sa.text(
         "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'search_docs'), 0), "
