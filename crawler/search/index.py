@@ -26,6 +26,7 @@ from crawler.search.query import Query
 from crawler.search.tokens import MAX_TOKENS, tokens
 
 MAX_POSITIONS = 256  # per token, as PostgreSQL's tsvector keeps them (the first 256)
+_TSVECTOR_BYTES = 1_000_000  # under PostgreSQL's 1 MB a tsvector (16,000 distinct 100-letter words would pass it)
 _DATE = sa.DateTime(timezone=True)
 
 
@@ -72,7 +73,14 @@ def _tsvector(title: list[str], body: list[str]) -> str:
         positions.setdefault(token, []).append(f"{n}A")
     for n, token in enumerate(body, len(title) + 2):
         positions.setdefault(token, []).append(str(n))
-    return " ".join(f"'{token}':{','.join(at[:MAX_POSITIONS])}" for token, at in positions.items())
+    out, size = [], 0
+    for token, at in positions.items():
+        lexeme = f"'{token}':{','.join(at[:MAX_POSITIONS])}"
+        size += len(token.encode()) + 8 + 2 * len(at[:MAX_POSITIONS])
+        if size > _TSVECTOR_BYTES:  # PostgreSQL refuses a tsvector over 1 MB: the rest of such an article is left out
+            break
+        out.append(lexeme)
+    return " ".join(out)
 
 
 _PG_INSERT = sa.text(

@@ -314,3 +314,19 @@ def test_on_a_terminal_a_table_with_the_matched_words_highlighted(news: Path) ->
     shown = out.getvalue()
     assert "\x1b[1;33m战争\x1b[0m" in shown, shown  # bold yellow
     assert "date" in shown and "2022-02-13" in shown and "news" in shown and "┏" in shown
+
+
+def test_a_pathological_article_is_indexed_without_failing_its_poll(
+    tmp_path: Path, httpserver: HTTPServer, state_url: str, cli: Callable[..., CliResult]
+) -> None:
+    """16,000 distinct 100-letter words would be a tsvector over PostgreSQL's 1 MB: the poll that
+    archives it (and the others committed with it) must still be recorded."""
+    import random
+
+    rng = random.Random(1)
+    words = " ".join("".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=100)) for _ in range(16_000))
+    items = [Item("Huge", "http://news.example/huge", f"<p>{words} needle</p>"),
+             Item("Small", "http://news.example/small", "<p>needle in a small haystack</p>")]
+    config = crawl_news(tmp_path, httpserver, state_url, cli, items)
+    assert titles(cli, config, "haystack") == ["Small"]
+    assert titles(cli, config, "huge") == ["Huge"]
