@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgresql")
     args = parser.parse_args()
     corpus = Corpus()
-    lines = ["| store | step | | |", "|---|---|---|---|"]
+    print("| store | step | | |\n|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
         if "sqlite" in args.stores:
             path = Path(tmp) / "index.sqlite"
@@ -204,17 +204,18 @@ def main() -> None:
                     conn.execute("VACUUM")
                 return path.stat().st_size
 
-            lines += asyncio.run(run_store("SQLite", f"sqlite:///{path}", file_size, corpus, args.n, args.queries))
+            print("\n".join(asyncio.run(run_store("SQLite", f"sqlite:///{path}", file_size, corpus, args.n,
+                                                  args.queries))), flush=True)
         if "postgresql" in args.stores:
             from tests.pg import start_server
 
             server = start_server()
             try:
                 url = server.url(server.create_database())
-                lines += asyncio.run(run_store("PostgreSQL", url, lambda: 0, corpus, args.n, args.queries))
+                print("\n".join(asyncio.run(run_store("PostgreSQL", url, lambda: 0, corpus, args.n, args.queries))),
+                      flush=True)
             finally:
                 server.remove()
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":
