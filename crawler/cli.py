@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--body", default=None, choices=["html", "markdown"],
                      help="default: html for hexo, markdown for the others")
     out.add_argument("--to", required=True, metavar="DIR", help="an empty folder outside the archive")
+    # search, reindex (DESIGN.md, "Search")
+    find = add("search", "find archived articles: words, \"phrases\", -word to exclude")
+    find.add_argument("query", metavar="QUERY")
+    find.add_argument("--feed", action="append", default=[], metavar="NAME", help="only this feed (repeatable)")
+    find.add_argument("--since", default=None, metavar="DATE", help="only articles dated DATE (2024-05-01) or later")
+    find.add_argument("--limit", type=int, default=20, metavar="N", help="at most N results (default: 20)")
+    find.add_argument("--json", action="store_true", help="print a JSON array")
+    add("reindex", "rebuild the search index from the archive's files")
     return parser
 
 
@@ -223,6 +231,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from crawler.commands.render import render_archive
 
         return render_archive(settings, args.format, args.body, args.to)
+    if args.command in ("search", "reindex"):
+        from crawler.commands import search
+
+        if args.command == "reindex":
+            return search.run_reindex(settings)
+        return search.run_search(settings, args.query, args.feed, args.since, args.limit, args.json)
     from crawler import daemon
 
     return daemon.run(settings, watch=args.watch)

@@ -82,7 +82,8 @@ class Poll:
     """A poll made, its files written, not yet recorded in the store. (A plain class: a
     dataclass costs every re-poll 3.5 M instructions at import.)"""
 
-    __slots__ = ("aliases", "answer", "changes", "now", "outcomes", "parsed", "report", "source", "started", "state")
+    __slots__ = ("aliases", "answer", "changes", "now", "outcomes", "parsed", "report", "source", "started", "state",
+                 "written")
 
     def __init__(self, source: FeedSource, state: FeedState, report: FeedReport, now: datetime, started: float) -> None:
         self.source = source
@@ -95,6 +96,7 @@ class Poll:
         self.outcomes: list[EntryOutcome] = []
         self.changes: list[EntryChange] = []  # what the poll learnt of entries already archived
         self.aliases: Sequence[tuple[str, str]] = ()  # new ids of entries already archived
+        self.written: list[tuple[str, str]] = []  # (entry id, path) of each file written: for the search index
 
 
 async def crawl_feed(
@@ -134,15 +136,15 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
             report.resting = isinstance(exc, NoInstance) and exc.resting
         report.instance = poll.answer.instance or None if poll.answer else None
         if poll.parsed is not None:
-            poll.outcomes, poll.changes, poll.aliases = await _archive_entries(
-                source, poll.parsed, deps, report, poll.now
-            )
+            poll.outcomes, poll.changes, poll.aliases, poll.written = await _archive_entries(
+                source, poll.parsed, deps, report, poll.now)
     except StateError:
         raise  # the store failing: this poll cannot be recorded; the caller says so
     except Exception as exc:  # a bug met on this feed: a failed poll like any other, recorded and backed off
         crashed(report, exc)
         # Nothing of what was read is kept: the old validators stay, so the next poll reads it all again.
         poll.answer, poll.parsed, poll.outcomes, poll.changes, poll.aliases = None, None, [], [], ()
+        poll.written = []
     return poll
 
 
@@ -176,8 +178,13 @@ async def record_poll(poll: Poll, deps: Deps, lease: Lease | None = None) -> Fee
     validators = (new_state.instance, new_state.etag, new_state.last_modified)
     new_for_instance = new_state.instance is not None and validators != (state.instance, state.etag,
                                                                           state.last_modified)
+    index = None
+    if poll.written:  # never on a re-poll that wrote nothing: search is not even imported then
+        from crawler.search import prepare_index
+
+        index = await asyncio.to_thread(prepare_index, deps.settings.archive_dir, source.name, poll.written)
     if await deps.store.save_poll(new_state, source.url, archived, images, lease, instance_validators=new_for_instance,
-                                  changes=poll.changes, new_aliases=poll.aliases):
+                                  changes=poll.changes, new_aliases=poll.aliases, index=index):
         deps.images.recorded(images)
         report.state = new_state
     else:  # a cluster node's lease ran out mid-poll: another node has the feed, and records it
@@ -252,7 +259,7 @@ def _robots(deps: Deps) -> Robots | None:
 
 async def _archive_entries(
     source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
-) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]]]:
+) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]], list[tuple[str, str]]]:
     # Here, not at the top: a poll answered 304 needs neither (nor archive's front matter and
     # file-name rules); the first parsed feed pays for them, once.
     from crawler.archive import formats, revisions
@@ -282,7 +289,10 @@ async def _archive_entries(
             report.updated += 1
         else:
             report.skipped += 1
-    return outcomes, [*plan.notes, *(o.change for o in outcomes if o.change is not None)], plan.aliases
+    written = [(o.archived.entry_id, o.archived.path) for o in outcomes if o.archived is not None]
+    written += [(k.entry_id, k.path) for (_e, k), o in zip(plan.changed, outcomes[len(plan.new):], strict=True)
+                if o.change is not None and o.change.revised]
+    return outcomes, [*plan.notes, *(o.change for o in outcomes if o.change is not None)], plan.aliases, written
 
 
 async def archive_entry(

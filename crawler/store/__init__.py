@@ -28,15 +28,17 @@ def store_exists(url: str) -> bool:
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
     from crawler.store.batching import Batcher
-    from crawler.store.schema import entries
+    from crawler.store.db import shown
+    from crawler.store.schema import entries, utc
     from crawler.store.state import StateStore, legacy_fingerprint
 else:
     __getattr__ = lazy_exports(__name__, {
         "batching": "Batcher",
-        "schema": "entries",
+        "db": "shown",
+        "schema": "entries utc",
         "state": "StateStore legacy_fingerprint",
     })
 
 __all__ = [
-    "Batcher", "StateStore", "entries", "legacy_fingerprint", "store_exists",
+    "Batcher", "StateStore", "entries", "legacy_fingerprint", "shown", "store_exists", "utc",
 ]

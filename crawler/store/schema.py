@@ -112,6 +112,37 @@ robots = sa.Table(
     sa.Column("body", sa.Text, nullable=False, server_default=""),
 )
 
+# 0005: the search index (crawler/search/index.py). One row per archived entry; its tokens live in
+# SQLite's FTS5 table `search_fts` under the row's id (never reused, hence AUTOINCREMENT), or in
+# PostgreSQL's `terms` tsvector with a GIN index: the statements below, run after the table is made.
+search_docs = sa.Table(
+    "search_docs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feed", sa.String(200), nullable=False),
+    sa.Column("entry_id", sa.Text, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("date", sa.DateTime(timezone=True)),
+    sa.Column("link", sa.Text, nullable=False),
+    sa.Index("search_docs_by_entry", "feed", "entry_id", unique=True),
+    sqlite_autoincrement=True,
+)
+SEARCH_DDL = {
+    "sqlite": (
+        "CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='', tokenize='ascii')",
+        "INSERT INTO search_fts (search_fts, rank) VALUES ('rank', 'bm25(10.0, 1.0)')",
+    ),
+    "postgresql": (
+        "ALTER TABLE search_docs ADD COLUMN terms tsvector NOT NULL",
+        "CREATE INDEX search_docs_terms ON search_docs USING gin (terms)",
+    ),
+}
+for _dialect, _statements in SEARCH_DDL.items():
+    for _statement in _statements:
+        _ddl = sa.DDL(_statement)  # type: ignore[no-untyped-call]
+        sa.event.listen(search_docs, "after_create", _ddl.execute_if(dialect=_dialect))
+
 
 def utc(value: datetime | None) -> datetime | None:
     """SQLite hands datetimes back without a zone; everything we store is UTC."""

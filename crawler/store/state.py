@@ -177,6 +177,10 @@ class StateStore:
                 raise StateError(f"state store: {reason(exc)}") from exc
         raise AssertionError("unreachable")
 
+    async def transaction(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run `work` in one transaction of its own (for the layers above: search's queries)."""
+        return await self._run(work)
+
     async def _rows(self, query: sa.Executable) -> Sequence[Any]:
         return await self._run(lambda conn: conn.execute(query).all())
 
@@ -256,6 +260,7 @@ class StateStore:
         instance_validators: bool = False,
         changes: Sequence[EntryChange] = (),
         new_aliases: Sequence[tuple[str, str]] = (),
+        index: Callable[[sa.Connection], None] | None = None,
     ) -> bool:
         """Record one poll atomically: the entries it archived, the images it stored, the feed's state;
         what it learnt of known entries (`changes`) and the new ids it found them under
@@ -266,10 +271,11 @@ class StateStore:
         written. Polls that end while another write is under way share the next transaction (a
         group commit): all of a poll or none of it is recorded, and 1,000 feeds answering 304 at
         once cost a few transactions, not 1,000. `instance_validators`: the state's validators
-        are new for its RSSHub instance, and are kept for it too.
+        are new for its RSSHub instance, and are kept for it too. `index`: the search index's
+        writes for the entries this poll wrote (crawler/search), made in the same transaction.
         """
         return await self._polls.submit(
-            _Poll(state, url, archived, new_images, lease, instance_validators, changes, new_aliases)
+            _Poll(state, url, archived, new_images, lease, instance_validators, changes, new_aliases, index)
         )
 
     async def save_first_dues(self, states: Sequence[tuple[FeedState, str]], chunk: int = 2000) -> None:
@@ -318,6 +324,9 @@ class StateStore:
                 conn.execute(self._put_feeds, feed_rows)
             if validator_rows:
                 conn.execute(self._put_validators, validator_rows)
+            for p in kept:
+                if p.index is not None:
+                    p.index(conn)
             return held
 
         return await self._run(write)
@@ -463,6 +472,7 @@ class _Poll:
     instance_validators: bool = False
     changes: Sequence[EntryChange] = ()
     new_aliases: Sequence[tuple[str, str]] = ()
+    index: Callable[[sa.Connection], None] | None = None
 
 
 def _end_lease(conn: sa.Connection, lease: Lease) -> bool:

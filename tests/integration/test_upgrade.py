@@ -146,6 +146,36 @@ def test_the_program_knows_every_revision_script_and_head_is_the_newest() -> Non
     assert scripts.get_base() == versions.BASELINE
 
 
+def _schema_diff(conn: object) -> list[object]:
+    """Alembic's comparison of the store with `schema.metadata`, and of its search index with one
+    `create_all` makes. The FTS5 virtual table (and the shadow tables SQLite keeps for it) are no
+    table SQLAlchemy can reflect or the metadata can hold: they are compared as SQLite wrote them."""
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from crawler.store.schema import metadata
+
+    def not_fts(name: str | None, type_: str, _parent: object) -> bool:
+        return not (type_ == "table" and name is not None and name.startswith("search_fts"))
+
+    assert isinstance(conn, sa.Connection)
+    diff: list[object] = list(compare_metadata(MigrationContext.configure(conn, opts={"include_name": not_fts}),
+                                               metadata))
+    fts = ("SELECT type, name, sql FROM sqlite_master WHERE name LIKE 'search_fts%' ORDER BY name",
+           "SELECT k, v FROM search_fts_config ORDER BY k")
+    fresh = sa.create_engine("sqlite://")
+    with fresh.begin() as made:
+        metadata.create_all(made)
+        expected = [made.execute(sa.text(q)).all() for q in fts]
+    fresh.dispose()
+    found = [conn.execute(sa.text(q)).all() for q in fts]
+    assert expected[0], "create_all makes the FTS5 table"
+    if found != expected:
+        diff.append(("search_fts", found, expected))
+    return diff
+
+
 def _alembic(conn: object) -> object:
     from alembic.config import Config
 
@@ -160,10 +190,6 @@ def test_migrations_build_exactly_the_tables_the_program_uses(tmp_path: Path, st
     """From an empty store, or from the baseline: the scripts build `schema.metadata`."""
     import sqlalchemy as sa
     from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from crawler.store.schema import metadata
 
     engine = sa.create_engine(f"sqlite:///{tmp_path}/s.sqlite")
     with engine.begin() as conn:
@@ -173,7 +199,7 @@ def test_migrations_build_exactly_the_tables_the_program_uses(tmp_path: Path, st
             command.upgrade(_alembic(conn), start)
             versions.upgrade(conn, "test")
         assert versions.read_revision(conn) == versions.HEAD
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = _schema_diff(conn)
     engine.dispose()
     assert diff == []
 
@@ -183,19 +209,16 @@ def test_a_new_store_is_built_at_head_in_a_form_alembic_reads_and_migrates(tmp_p
     and can take it down a revision and back up, so later upgrades start from a true stamp."""
     import sqlalchemy as sa
     from alembic import command
-    from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-
-    from crawler.store.schema import metadata
 
     engine = sa.create_engine(f"sqlite:///{tmp_path}/s.sqlite")
     with engine.begin() as conn:
         assert versions.upgrade(conn, "test") == (None, versions.HEAD)
         assert MigrationContext.configure(conn).get_current_revision() == versions.HEAD
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert _schema_diff(conn) == []
         command.downgrade(_alembic(conn), versions.KNOWN[-2])
         assert versions.read_revision(conn) == versions.KNOWN[-2]
         command.upgrade(_alembic(conn), "head")
         assert MigrationContext.configure(conn).get_current_revision() == versions.HEAD
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert _schema_diff(conn) == []
     engine.dispose()
