@@ -7,11 +7,12 @@ import asyncio
 import gc
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, NoReturn
 
 from crawler import __version__
+from crawler.runtime.collector import collector_paused
 
 if TYPE_CHECKING:
     from crawler.config import Settings
@@ -78,24 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """For the start-up imports. They create a few hundred thousand objects that live as long as
-    the process (SQLAlchemy, pydantic, httpx), and the cyclic collector would walk them over and
-    over while they arrive (measured: 80 ms of a 0.9 s re-poll). Reference counting still frees
-    what dies young."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    with _cyclic_gc_paused():
+    with collector_paused():
         # The heavy imports, all here: pydantic and PyYAML, rich, then (below) httpx and SQLAlchemy.
         from crawler.config import load_settings
         from crawler.errors import ConfigError
@@ -111,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "crawl":
             _start_workers_for_a_new_archive(settings)
         if args.command != "check":  # which needs no store nor HTTP client (SQLAlchemy, httpx: 0.5 s)
-            with _cyclic_gc_paused():
+            with collector_paused():
                 from crawler import app  # noqa: F401  (imported again where used, then for free)
         return _dispatch(args, settings)
     except ConfigError as exc:

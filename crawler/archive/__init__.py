@@ -16,16 +16,24 @@ from crawler import lazy_exports
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
     from crawler.archive.entries import MAX_NAME_BYTES, resolve_inside, safe_component
+    from crawler.archive.frontmatter import split_front_matter
     from crawler.archive.markdown import convert_body
-    from crawler.archive.storage import atomic_write_bytes_sync, atomic_write_in, remove_stale_temp_files, run_off_loop
+    from crawler.archive.storage import (
+        atomic_write_bytes_sync,
+        atomic_write_in,
+        lock_within,
+        remove_stale_temp_files,
+        run_off_loop,
+    )
 else:
     __getattr__ = lazy_exports(__name__, {
         "entries": "MAX_NAME_BYTES resolve_inside safe_component",
+        "frontmatter": "split_front_matter",
         "markdown": "convert_body",
-        "storage": "atomic_write_bytes_sync atomic_write_in remove_stale_temp_files run_off_loop",
+        "storage": "atomic_write_bytes_sync atomic_write_in lock_within remove_stale_temp_files run_off_loop",
     })
 
 __all__ = [
-    "MAX_NAME_BYTES", "atomic_write_bytes_sync", "atomic_write_in", "convert_body", "remove_stale_temp_files",
-    "resolve_inside", "run_off_loop", "safe_component",
+    "MAX_NAME_BYTES", "atomic_write_bytes_sync", "atomic_write_in", "convert_body", "lock_within",
+    "remove_stale_temp_files", "resolve_inside", "run_off_loop", "safe_component", "split_front_matter",
 ]

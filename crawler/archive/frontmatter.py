@@ -94,3 +94,15 @@ def render_front_matter(fields: Sequence[tuple[str, str | bool | Sequence[str]]]
             lines.extend(f" - {plain_or_quoted(item)}" for item in value)
     lines.append("---")
     return "\n".join(lines) + "\n"
+
+
+def split_front_matter(text: str) -> tuple[str, str] | None:
+    """(the YAML between the `---` lines, the body after them) of a front-matter file, or None when it
+    has none. The seed's stray blank line before the first `---`, and a BOM, are passed over."""
+    text = text.lstrip("\ufeff")
+    if text.startswith("\n---\n"):
+        text = text[1:]
+    if not text.startswith("---\n"):
+        return None
+    front, sep, body = text[4:].partition("\n---\n")
+    return (front, body) if sep else None

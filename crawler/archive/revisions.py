@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from crawler.archive import entries as archive
+from crawler.archive.frontmatter import split_front_matter
 from crawler.models import ArchivedDocument, EntryChange, FeedEntry, KnownEntry, UpdatesMode
 from crawler.reader import canonical_link
 
@@ -110,11 +111,9 @@ def document_text_hash(text: str) -> str | None:
     """`text_hash` of an archived file, read back from it; None when it is not one of ours."""
     import yaml
 
-    if not text.startswith("---\n"):
+    if (parts := split_front_matter(text)) is None:
         return None
-    front_text, sep, rest = text[4:].partition("\n---\n")
-    if not sep:
-        return None
+    front_text, rest = parts
     try:
         front = yaml.safe_load(front_text)
     except yaml.YAMLError:

@@ -10,6 +10,7 @@ never follows a symlink there.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import time
@@ -83,3 +84,17 @@ def remove_stale_temp_files(root: Path, older_than: float | None = None) -> int:
                         os.unlink(path)
                         removed += 1
     return removed
+
+
+def lock_within(fd: int, wait: float, poll: float = 0.02) -> bool:
+    """Take an exclusive `flock` on `fd`, trying for `wait` seconds; False if another process held it
+    all that time. (flock has no timeout of its own, and a blocking one cannot be interrupted.)"""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)

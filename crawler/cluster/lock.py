@@ -15,15 +15,13 @@ file is refused, one line, exit status 3, and left as it is.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import stat
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from crawler.archive import remove_stale_temp_files
+from crawler.archive import lock_within, remove_stale_temp_files
 from crawler.errors import CrawlerError
 
 log = logging.getLogger(__name__)
@@ -47,20 +45,13 @@ def archive_lock(
     path = archive_dir / LOCK_NAME
     fd = _open_lock_file(path)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").split()
-                    pid = holder[1] if len(holder) > 1 else "?"
-                    raise ArchiveLocked(
-                        f"another feed-archiver (pid {pid}) is writing to {archive_dir}; "
-                        "stop it first, or use another archive_dir"
-                    ) from None
-                time.sleep(poll)
+        if not lock_within(fd, wait, poll):
+            holder = os.pread(fd, 64, 0).decode(errors="replace").split()
+            pid = holder[1] if len(holder) > 1 else "?"
+            raise ArchiveLocked(
+                f"another feed-archiver (pid {pid}) is writing to {archive_dir}; "
+                "stop it first, or use another archive_dir"
+            )
         previous = os.pread(fd, 64, 0).decode(errors="replace").split()
         if previous[:1] != [_CLEAN]:
             removed = remove_stale_temp_files(archive_dir)

@@ -150,13 +150,11 @@ def _read_entry(text: str, path: str, feed: str, feed_categories: tuple[str, ...
     the file has no front matter."""
     import yaml
 
-    from crawler.archive import formats
+    from crawler.archive import formats, split_front_matter
 
-    if not text.startswith("---\n"):
+    if (parts := split_front_matter(text)) is None:
         return None
-    front_text, sep, rest = text[4:].partition("\n---\n")
-    if not sep:
-        return None
+    front_text, rest = parts
     try:
         front = yaml.load(front_text, Loader=yaml.BaseLoader)  # every value a string: dates parsed below
     except yaml.YAMLError:

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import io
 import os
 import re
 import stat
 import tempfile
-import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -45,6 +43,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from crawler.archive import lock_within
 from crawler.config.settings import ConfigModel, YamlLoader, load_settings
 from crawler.errors import ConfigError
 
@@ -338,16 +337,9 @@ def _edit_lock(path: Path) -> Iterator[None]:
     except OSError as exc:
         raise ConfigError(str(path), None, "", f"cannot write the config: {_reason(exc)}") from None
     try:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ConfigError(str(path), None, "", f"another command has been editing the config for "
-                                      f"{LOCK_WAIT:.0f} s (it holds {lock_path}); try again") from None
-                time.sleep(0.02)
+        if not lock_within(fd, LOCK_WAIT):
+            raise ConfigError(str(path), None, "", f"another command has been editing the config for "
+                              f"{LOCK_WAIT:.0f} s (it holds {lock_path}); try again")
         _sweep_temporaries(target)
         yield
     finally:

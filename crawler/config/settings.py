@@ -7,12 +7,10 @@ back onto those lines.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import socket
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from crawler.models import FullTextMode as FullTextMode
 from crawler.models import HttpSettings as HttpSettings
 from crawler.models import OutputSettings as OutputSettings
 from crawler.models import UpdatesMode as UpdatesMode
+from crawler.runtime.collector import collector_paused
 
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube.com",
@@ -444,19 +443,6 @@ def _key_path(loc: tuple[str | int, ...]) -> str:
     return path
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """While a config is read: the cyclic collector would walk every value read so far, again and
-    again as they arrive (100,000 feeds: 8 s of 13). Reference counting still frees what dies young."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class _EventReader:
     """One YAML document from the parser's events to plain data, as `_construct` makes it from nodes."""
 
@@ -765,7 +751,7 @@ def load_settings(path: Path | str) -> Settings:
         raise ConfigError(shown, None, "", "no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(shown, None, "", f"cannot read the config: {exc}") from None
-    with _collector_paused():
+    with collector_paused():
         data, root_line, lines = _read_yaml(text, shown)
         if not isinstance(data, dict):
             raise ConfigError(shown, root_line, "", "the config must be a mapping of keys")

@@ -17,6 +17,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+from crawler.archive.frontmatter import split_front_matter as split_text
+
 _BLOCKS = frozenset({
     "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl", "dt", "figcaption",
     "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
@@ -74,14 +76,9 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str] | None:
     """(front matter, body) of an archived file; None when it has no front matter we can read."""
     import yaml
 
-    text = text.lstrip("\ufeff")
-    if text.startswith("\n---\n"):  # the seed's stray blank line
-        text = text[1:]
-    if not text.startswith("---\n"):
+    if (parts := split_text(text)) is None:
         return None
-    front_text, sep, body = text[4:].partition("\n---\n")
-    if not sep:
-        return None
+    front_text, body = parts
     try:
         front = yaml.load(front_text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:

@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [
     {"models", "errors"},
     {"crawler"},
 ]
-SIDEWAYS = {("__main__", "cli"), ("daemon", "app"), ("images", "archive"), ("reader", "fetch")}
+SIDEWAYS = {("__main__", "cli"), ("daemon", "app"), ("images", "archive"), ("search", "archive"), ("reader", "fetch")}
 
 
 def _unit(module: str) -> str:
