@@ -24,8 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from crawler.archive.entries import MAX_NAME_BYTES, entry_key, entry_relpath, render, safe_component
+from crawler.archive.entries import render
 from crawler.archive.frontmatter import plain_or_quoted, quoted, render_front_matter
+from crawler.archive.names import MAX_NAME_BYTES, entry_key, entry_relpath, safe_component
 from crawler.models import ArchivedDocument
 
 FORMATS = ("hexo", "hugo", "jekyll", "obsidian")

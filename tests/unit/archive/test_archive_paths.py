@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.archive.entries import entry_relpath, format_date, resolve_inside, safe_component
+from crawler.archive.entries import format_date, resolve_inside
+from crawler.archive.names import entry_relpath, safe_component
 from crawler.errors import ArchiveError
 
 
