@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     one.add_argument("url", metavar="URL")
     one.add_argument("--name", default=None, help="default: made from the feed's title")
     one.add_argument("--category", action="append", default=[], metavar="C", help="a category (repeatable)")
+    wacz = add("export-wacz", "pack the WARC files (capture: warc) as a WACZ for ReplayWeb.page")
+    wacz.add_argument("--to", required=True, metavar="FILE.wacz", help="the file to write")
+    wacz.add_argument("--since", default=None, metavar="DATE", help="only captures from this date (UTC) on")
+    wacz.add_argument("--feed", action="append", default=[], metavar="NAME", help="only this feed's (repeatable)")
     return parser
 
 
@@ -151,6 +155,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from crawler.commands.add import add_feed
 
         return add_feed(settings, args.url, args.name, tuple(args.category))
+    if args.command == "export-wacz":
+        from crawler.commands.wacz import export
+
+        return export(settings, args.to, args.since, args.feed)
     from crawler import daemon
 
     return daemon.run(settings, watch=args.watch)

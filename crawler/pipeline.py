@@ -43,7 +43,7 @@ from crawler.models import (
     Outcome,
     ParsedFeed,
 )
-from crawler.observe import Observer
+from crawler.observe import Capture, Observer
 from crawler.reader import content, parse_feed
 from crawler.runtime import CpuPool, next_state
 from crawler.store import StateStore, legacy_fingerprint
@@ -75,6 +75,7 @@ class Deps:
     health: NetworkHealth = field(default_factory=NetworkHealth)
     instances: InstancePool | None = None  # for `route:` feeds; made on first use
     robots: Robots | None = None  # made on first use, if `http.robots` (see `_robots`)
+    capture: Capture | None = None  # `capture.warc`: the WARC files, told of each archived entry
 
 
 class Poll:
@@ -132,7 +133,8 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
         report.resting = isinstance(exc, NoInstance) and exc.resting
     report.instance = poll.answer.instance or None if poll.answer else None
     if poll.parsed is not None:
-        poll.outcomes, poll.changes, poll.aliases = await _archive_entries(source, poll.parsed, deps, report, poll.now)
+        poll.outcomes, poll.changes, poll.aliases = await _archive_entries(
+            source, poll.parsed, deps, report, poll.now, poll.answer.result.url if poll.answer else source.url)
     return poll
 
 
@@ -228,7 +230,7 @@ def _robots(deps: Deps) -> Robots | None:
 
 
 async def _archive_entries(
-    source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
+    source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime, feed_url: str
 ) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]]]:
     # Here, not at the top: a poll answered 304 needs neither (nor archive's front matter and
     # file-name rules); the first parsed feed pays for them, once.
@@ -243,8 +245,9 @@ async def _archive_entries(
     guarded = await _guarded(source, deps)
     paths = [archive.entry_relpath(source.categories, e.title, source.name, e.id) for e in plan.new]
     outcomes = await asyncio.gather(
-        *(archive_entry(source, parsed, e, deps, now, guarded, path) for e, path in zip(plan.new, paths, strict=True)),
-        *(archive_entry(source, parsed, e, deps, now, guarded, k.path, k) for e, k in plan.changed),
+        *(archive_entry(source, parsed, e, deps, now, guarded, path, feed_url=feed_url)
+          for e, path in zip(plan.new, paths, strict=True)),
+        *(archive_entry(source, parsed, e, deps, now, guarded, k.path, k, feed_url=feed_url) for e, k in plan.changed),
     )
     for outcome in outcomes:
         for warning in outcome.warnings:
@@ -270,6 +273,8 @@ async def archive_entry(
     guarded: bool,
     relpath: str,
     known: KnownEntry | None = None,
+    *,
+    feed_url: str = "",
 ) -> EntryOutcome:
     """Archive one entry at `relpath`: a new one, or (`known`) one that came back changed, whose
     file is rewritten only when its text really changed. Failures come back as an outcome, not an
@@ -317,8 +322,12 @@ async def archive_entry(
         if known is not None:
             change = await revisions.settle(deps.settings.archive_dir, doc, text_hash, entry, known, now)
             outcome = Outcome.UPDATED if change.revised else Outcome.SKIPPED
+            if change.revised and deps.capture is not None:
+                await _captured(deps.capture, source, entry, known.path, page_url or feed_url, new_sources, "revised")
             return EntryOutcome(entry.id, outcome, change=change, warnings=tuple(warnings), images=tuple(downloaded))
         on_disk = await archive.write_document(deps.settings.archive_dir, doc, entry.id)
+        if deps.capture is not None:
+            await _captured(deps.capture, source, entry, doc.relpath, page_url or feed_url, new_sources, "archived")
         archived = ArchivedEntry(
             entry.id, legacy_fingerprint(entry), doc.relpath, on_disk, now, link=entry.canonical or None,
             text_hash=text_hash, item_hash=revisions.item_hash(entry), updated=entry.updated,
@@ -328,6 +337,16 @@ async def archive_entry(
         )
     except CrawlerError as exc:
         return EntryOutcome(entry.id, Outcome.FAILED, error=str(exc), images=tuple(downloaded))
+
+
+async def _captured(
+    capture: Capture, source: FeedSource, entry: FeedEntry, relpath: str, url: str, images: dict[str, str],
+    outcome: str,
+) -> None:
+    """The entry's `metadata` record, referring to the response its text came from (page or feed)."""
+    fields = [("outcome", outcome), ("feed", source.name), ("entry-id", entry.id), ("markdown", relpath),
+              ("title", entry.title), ("link", entry.link), *(("image", image) for image in images)]
+    await capture.metadata(url, fields)
 
 
 async def _guarded(source: FeedSource, deps: Deps) -> bool:

@@ -254,6 +254,14 @@ class MetricsModel(_Strict):
     _listen = field_validator("listen")(_check_listen)
 
 
+class CaptureModel(_Strict):
+    warc: bool = False
+    warc_max_size: int = 1000 * 1000 * 1000
+    warc_dir: str | None = None
+
+    _sizes = field_validator("warc_max_size", mode="before")(parse_size)
+
+
 class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     images_dir: str | None = None
@@ -268,6 +276,7 @@ class ConfigModel(_Strict):
     defaults: OptionsModel = Field(default_factory=lambda: OptionsModel())
     feeds: list[FeedModel] = Field(min_length=1)
     cluster: ClusterModel | None = None
+    capture: CaptureModel = Field(default_factory=lambda: CaptureModel())
 
     @field_validator("rsshub", mode="before")
     @classmethod
@@ -317,6 +326,15 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class CaptureSettings:
+    """`capture:`: the WARC files (DESIGN.md, "Capture: the raw record (WARC)")."""
+
+    warc: bool  # on: every exchange of a poll also goes into the WARC files
+    warc_max_size: int
+    warc_dir: Path  # <archive_dir>/warc unless set
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: Path
     archive_dir: Path
@@ -331,6 +349,7 @@ class Settings:
     cluster: ClusterSettings | None = None  # always set for a PostgreSQL store, never for SQLite
     metrics_listen: str | None = None  # `metrics.listen`: where the daemon serves /metrics, /healthz, /readyz
     image_referers: Mapping[str, str] = field(default_factory=dict)  # `image_referers:`, checked
+    capture: CaptureSettings | None = None  # always set by `load_settings`
 
     @property
     def outside_archive(self) -> tuple[Path, ...]:
@@ -543,6 +562,11 @@ def _resolve(model: ConfigModel, config_path: Path, shown: str, root: yaml.Node,
         key_lines=lines,
         cluster=cluster,
         metrics_listen=model.metrics.listen if model.metrics else None,
+        capture=CaptureSettings(
+            warc=model.capture.warc, warc_max_size=model.capture.warc_max_size,
+            warc_dir=Path(os.path.normpath(base / os.path.expanduser(model.capture.warc_dir)))
+            if model.capture.warc_dir else archive_dir / "warc",
+        ),
     )
 
 

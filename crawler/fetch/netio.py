@@ -130,6 +130,24 @@ class _ResponseStream(httpx.AsyncByteStream):
             await self._stream.aclose()
 
 
+class Tap(httpx.AsyncByteStream):
+    """A response's stream that keeps each chunk as it came (before httpx decodes it), for capture."""
+
+    def __init__(self, stream: Any) -> None:  # an httpx.AsyncByteStream: a transport's answer
+        self._stream = stream
+        self.chunks: list[bytes] = []
+        self.complete = False  # read to its end
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self.chunks.append(chunk)
+            yield chunk
+        self.complete = True
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     """Header values as bytes: ASCII as a rule (the config's are checked), but a validator a server
     sent in UTF-8 goes back as it came, where httpx would raise `UnicodeEncodeError` mid-poll."""
