@@ -45,7 +45,8 @@ def test_transfer_coding_removed_is_said_so_in_the_recorded_headers(tmp_path: Pa
     capture.close()
     [path] = tmp_path.rglob("*.warc.gz")
     with path.open("rb") as stream:
-        found = [(r.http_headers, r.content_stream().read()) for r in ArchiveIterator(stream) if r.rec_type == "response"]
+        found = [(r.http_headers, r.content_stream().read())
+                 for r in ArchiveIterator(stream) if r.rec_type == "response"]
     [(headers, payload)] = found
     assert headers.get_header("Transfer-Encoding") is None
     assert headers.get_header("X-Crawler-Transfer-Encoding") == "chunked"
