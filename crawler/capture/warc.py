@@ -329,8 +329,9 @@ class _Files:
 
 class _Index:
     """Which bodies were captured where and when: for the revisits. Shared by every process
-    writing to the folder (SQLite's locks), kept across crawls. Which capture is each URL's last is written in batches (one transaction
-    each; a commit per record cost a tenth of the capture's CPU) and answered from memory until then."""
+    writing to the folder (SQLite's locks), kept across crawls. Which capture is each URL's last
+    is written in batches (one transaction each; a commit per record cost a tenth of the
+    capture's CPU) and answered from memory until then."""
 
     BATCH = 256
 
