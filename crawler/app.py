@@ -91,7 +91,10 @@ async def _open_capture(settings: Settings) -> tuple[Capture | None, CaptureOpen
     node = node_name(settings.cluster.node if settings.cluster else None)
     await asyncio.to_thread(repair_open_files, settings.capture.warc_dir, node)
     spec = WarcSpec(settings.capture.warc_dir, node, settings.capture.warc_max_size)
-    return spec.open(), spec
+    # The crawl's own records go to a thread: its event loop is the crawl's busiest. An image
+    # worker writes its own in line, between downloads (measured over 1,500 images: 0.47 ms of
+    # CPU each in line, 0.6-1 ms with the hand-off to a thread).
+    return spec.open(), replace(spec, threaded=False)
 
 
 async def crawl_all(feeds: Sequence[FeedSource], deps: Deps, on_feed_done: Callable[[], None]) -> list[FeedReport]:

@@ -339,7 +339,7 @@ class _Index:
         folder.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(folder / INDEX_NAME, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=OFF")  # a cache of the files: lost, it costs revisits, not records
         self._db.execute("CREATE TABLE IF NOT EXISTS payload (digest TEXT PRIMARY KEY, uri TEXT, date TEXT)")
         self._db.execute("CREATE TABLE IF NOT EXISTS last (uri TEXT PRIMARY KEY, target TEXT, date TEXT, digest TEXT)")
         self._lasts: dict[str, tuple[str, str, str]] = {}  # uri -> (target, date, digest)

@@ -448,15 +448,16 @@ class Fetcher:
     ) -> None:
         """Hand the exchange to the capture: the request as `netio` sent it, the body as it came."""
         assert self._capture is not None
-        target = httpx.URL(url)
+        sent_as = response.extensions.get("request_line")  # netio's pool says; through a proxy, parse again
+        path, host = sent_as if sent_as is not None else (httpx.URL(url).raw_path, httpx.URL(url).netloc)
         peer = None
         stream = response.extensions.get("network_stream")
         if stream is not None:
             address = stream.get_extra_info("server_addr")
             peer = address[0] if isinstance(address, tuple) else None
         await self._capture.exchange(Exchange(
-            url, kind, started, target.raw_path,
-            [(b"Host", target.netloc), *((k.encode("ascii"), v.encode()) for k, v in sent.items())],
+            url, kind, started, path,
+            [(b"Host", host), *((k.encode("ascii"), v.encode()) for k, v in sent.items())],
             response.extensions.get("http_version", b"HTTP/1.1"), response.status_code,
             response.extensions.get("reason_phrase", b""), response.headers.raw, b"".join(tap.chunks),
             None if tap.complete else cut or "length", peer,

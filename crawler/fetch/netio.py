@@ -211,11 +211,13 @@ class HttpcorePool:
             extensions=extensions,
         )
         response = await self._pool.handle_async_request(core_request)
+        # For capture: the request line and Host sent, from the URL parsed once.
+        extensions = {**response.extensions, "request_line": (target.raw_path, target.netloc)}
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
             stream=_ResponseStream(response.stream),
-            extensions=response.extensions,
+            extensions=extensions,
         )
 
     async def aclose(self) -> None:
