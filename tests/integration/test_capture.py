@@ -398,3 +398,44 @@ def test_export_wacz_packs_the_captures_into_a_file_wacz_validate_accepts(
         assert any(name.startswith("archive/") and name.endswith(".warc.gz") for name in packed.namelist())
     assert [p["url"] for p in pages] == [httpserver.url_for("/feed.xml")]
     assert pages[0]["title"] == "packed"  # the feed held the text: the page is the feed, named as it is
+
+
+def test_export_wacz_of_one_feed_since_a_date_packs_its_records_only(
+    tmp_path: Path, httpserver: HTTPServer, cli
+) -> None:
+    import json
+    import zipfile
+    from datetime import UTC, datetime
+
+    for name in ("one", "two"):
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(
+            rss([Item(f"Of {name}", httpserver.url_for(f"/{name}.html"), "Summary.")]),
+            content_type="application/rss+xml")
+        httpserver.expect_request(f"/{name}.html").respond_with_data(PAGE.replace(b"Page", name.encode()),
+                                                                     content_type="text/html")
+    httpserver.expect_request("/p.png").respond_with_data(PNG, content_type="image/png")
+    httpserver.expect_request("/copy-of-p.png").respond_with_data(PNG, content_type="image/png")
+    config = write_config(tmp_path, [{"name": n, "url": httpserver.url_for(f"/{n}.xml"), "full_text": "always"}
+                                     for n in ("one", "two")], capture={"warc": True}, http={"robots": False})
+    assert cli("crawl", "--config", str(config)).code == 0
+    out = tmp_path / "one.wacz"
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+
+    result = cli("export-wacz", "--config", str(config), "--to", str(out), "--feed", "one", "--since", today)
+
+    assert result.code == 0, result.err
+    validated = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate", "-f", str(out)],
+                               capture_output=True, text=True, timeout=120)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    with zipfile.ZipFile(out) as packed:
+        pages = [json.loads(line) for line in packed.read("pages/pages.jsonl").decode().splitlines()[1:]]
+        [warc] = [name for name in packed.namelist() if name.startswith("archive/")]
+        packed.extract(warc, tmp_path / "unpacked")
+    assert [(p["url"], p["title"]) for p in pages] == [(httpserver.url_for("/one.html"), "Of one")]
+    uris = {r.rec_headers.get_header("WARC-Target-URI") for r in records([tmp_path / "unpacked" / warc])}
+    assert httpserver.url_for("/one.html") in uris and httpserver.url_for("/one.xml") in uris
+    assert not {httpserver.url_for("/two.html"), httpserver.url_for("/two.xml")} & uris
+    assert {httpserver.url_for("/p.png"), httpserver.url_for("/copy-of-p.png")} <= uris  # its images
+
+    bad = cli("export-wacz", "--config", str(config), "--to", str(out), "--since", "yesterday")
+    assert bad.code == 2 and "--since" in bad.err
