@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from crawler.cluster import Coordinator
 from crawler.config import Settings
-from crawler.errors import CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited
+from crawler.errors import ArchiveError, CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited
 from crawler.fetch import Fetcher, NetworkHealth, cache_max_age
 from crawler.images import ImageStore
 from crawler.models import (
@@ -125,7 +125,7 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
         else:
             poll.parsed = parsed if parsed is not None else await _parse(result, deps)
             report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
-    except (FetchError, ParseError) as exc:
+    except (FetchError, ParseError, ArchiveError) as exc:  # ArchiveError: the feed's WARC record (a full disk)
         report.status, report.error = "failed", str(exc)
         report.http_status = getattr(exc, "status", report.http_status)
         report.retry_after = exc.retry_after if isinstance(exc, RateLimited | NoInstance) else None

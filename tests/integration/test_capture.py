@@ -7,6 +7,7 @@ its own process on 127.0.0.1 and must serve each page and image with the bytes t
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -373,6 +374,36 @@ def test_a_full_disk_under_the_warc_folder_fails_the_poll_and_leaves_no_half_wri
         subprocess.run(["umount", str(folder)], check=True)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_feed_whose_record_cannot_be_written_is_a_failed_poll_recorded_as_such(
+    tmp_path: Path, httpserver: HTTPServer, cli
+) -> None:
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        httpserver.expect_request("/feed.xml").respond_with_data(
+            rss([Item("Noise", "http://example.com/n", os.urandom(40_000).hex())]),
+            content_type="application/rss+xml")
+        config = write_config(tmp_path, [{"name": "noisy", "url": httpserver.url_for("/feed.xml")}],
+                              capture={"warc": True, "warc_dir": str(folder)}, http={"robots": False})
+
+        result = cli("crawl", "--config", str(config))
+
+        assert result.code == 1 and "Traceback" not in result.err
+        status = cli("status", "--config", str(config), "--json")
+        [row] = json.loads(status.out)  # recorded as a failed poll, to be retried as any other
+        assert row["consecutive_failures"] == 1
+        assert "No space left on device" in (row["last_error"] or "")
+        assert not list(folder.rglob("*.open"))
+        if files := warc_files(folder):
+            warcio_check(files)
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 def test_export_wacz_packs_the_captures_into_a_file_wacz_validate_accepts(
     tmp_path: Path, httpserver: HTTPServer, cli
 ) -> None:
@@ -391,7 +422,6 @@ def test_export_wacz_packs_the_captures_into_a_file_wacz_validate_accepts(
     validated = subprocess.run([str(Path(sys.executable).parent / "wacz"), "validate", "-f", str(out)],
                                capture_output=True, text=True, timeout=120)
     assert validated.returncode == 0, validated.stdout + validated.stderr
-    import json
     import zipfile
     with zipfile.ZipFile(out) as packed:
         pages = [json.loads(line) for line in packed.read("pages/pages.jsonl").decode().splitlines()[1:]]
@@ -403,7 +433,6 @@ def test_export_wacz_packs_the_captures_into_a_file_wacz_validate_accepts(
 def test_export_wacz_of_one_feed_since_a_date_packs_its_records_only(
     tmp_path: Path, httpserver: HTTPServer, cli
 ) -> None:
-    import json
     import zipfile
     from datetime import UTC, datetime
 
