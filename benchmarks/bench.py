@@ -3,6 +3,7 @@
     python benchmarks/bench.py                      # 50 feeds x 20 items, 3 runs each
     python benchmarks/bench.py --baseline --venv /tmp/fa-bench-venv   # paired with baseline b, clean venv
     python benchmarks/bench.py -F 1000 -I 2         # scale: a re-poll of 1,000 unchanged feeds
+    python benchmarks/bench.py --capture            # also with `capture: {warc: true}`, in alternation
 
 It builds the corpus with the shared generator (`--bench-dir`, default
 `../shared/bench`: make_corpus.py and serve.sh), serves it with nginx, then
@@ -135,21 +136,26 @@ def main() -> int:
                         help="also time trafilatura's own --feed CLI (c) and the extraction ceiling (d)")
     parser.add_argument("--ceiling", action="store_true",
                         help="also time the extraction ceiling (d) once, after the runs, without c")
+    parser.add_argument("--capture", action="store_true",
+                        help="also time feed-archiver with capture.warc on, run by run beside it without")
     parser.add_argument("--venv", type=Path, help="run in this virtualenv (created with only what is needed)")
     parser.add_argument("--bench-dir", type=Path, default=HERE.parent.parent / "shared" / "bench")
+    parser.add_argument("--ports", default=",".join(PORTS),
+                        help="the corpus's ports on 127.0.0.1 (another bench may hold the default ones)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "feed-archiver-bench")
     args = parser.parse_args()
 
     bench = args.bench_dir.resolve()
     work = args.work.resolve()
-    corpus = work / f"corpus-f{args.F}-i{args.I}"
+    ports = args.ports.split(",")
+    corpus = work / (f"corpus-f{args.F}-i{args.I}" + ("" if ports == PORTS else f"-p{ports[0]}"))
     work.mkdir(parents=True, exist_ok=True)
     python = interpreter(args.venv.resolve() if args.venv else None, bench)
     if not (corpus / "feeds.yaml").exists():
         print(f"building corpus {corpus} ...", flush=True)
         subprocess.run([python, str(bench / "make_corpus.py"), "-F", str(args.F), "-I", str(args.I),
-                        "-o", str(corpus)], check=True)
-    subprocess.run(["bash", str(bench / "serve.sh"), "start", str(corpus / "site"), *PORTS], check=True,
+                        "-o", str(corpus), "--ports", ",".join(ports)], check=True)
+    subprocess.run(["bash", str(bench / "serve.sh"), "start", str(corpus / "site"), *ports], check=True,
                    env={**os.environ, "RUN_DIR": str(work / "nginx")})
     try:
         config = work / "feeds.yaml"
@@ -157,6 +163,12 @@ def main() -> int:
         config.write_text("archive_dir: archive\nfeeds:\n" + "\n".join("  " + line for line in feeds) + "\n",
                           encoding="utf-8")
         ours = [python, "-m", "crawler", "crawl", "--config", str(config)]
+        captured = work / "feeds-capture.yaml"  # the same feeds into archive-capture/, with WARC files
+        captured.write_text(config.read_text(encoding="utf-8").replace("archive_dir: archive\n",
+                                                                       "archive_dir: archive-capture\n"
+                                                                       "capture: {warc: true}\n", 1),
+                            encoding="utf-8")
+        ours_captured = [python, "-m", "crawler", "crawl", "--config", str(captured)]
         base = [python, str(bench / "baseline_naive_full.py"), str(corpus / "feeds.txt"), "-o", str(work / "out-b")]
         # The shared bench's re-poll floor (imports of the planned stack + 50 conditional GETs, no
         # state store, no archive) says how fast this machine is today: 0.37 s where the targets were set.
@@ -175,6 +187,11 @@ def main() -> int:
             rows.setdefault("feed-archiver cold", []).append(timed(ours, work))
             outputs["feed-archiver cold"] = count_articles(work / "archive")
             rows.setdefault("feed-archiver re-poll", []).append(timed(ours, work))
+            if args.capture:
+                shutil.rmtree(work / "archive-capture", ignore_errors=True)
+                rows.setdefault("feed-archiver+warc cold", []).append(timed(ours_captured, work))
+                outputs["feed-archiver+warc cold"] = count_articles(work / "archive-capture")
+                rows.setdefault("feed-archiver+warc re-poll", []).append(timed(ours_captured, work))
             if args.baseline:
                 shutil.rmtree(work / "out-b", ignore_errors=True)
                 rows.setdefault("b threads+requests cold", []).append(timed(base, work))
@@ -208,6 +225,16 @@ def main() -> int:
             cold = ratios(rows, "feed-archiver cold", "b threads+requests cold")
             repoll = ratios(rows, "feed-archiver re-poll", "b threads+requests re-poll")
             print(f"\nfeed-archiver / b, wall time, run by run: cold {cold}, re-poll {repoll}")
+        if args.capture:
+            cold = ratios(rows, "feed-archiver+warc cold", "feed-archiver cold")
+            repoll = ratios(rows, "feed-archiver+warc re-poll", "feed-archiver re-poll")
+            files = sorted((work / "archive-capture" / "warc").rglob("*.warc.gz"))
+            check = subprocess.run([str(Path(python).parent / "warcio"), "check", *map(str, files)],
+                                   capture_output=True, text=True, check=False)
+            size = sum(f.stat().st_size for f in files) / 1e6
+            print(f"\nwith capture / without, wall time, run by run: cold {cold}, re-poll {repoll}; "
+                  f"last run's WARC files: {len(files)}, {size:.1f} MB, warcio check "
+                  f"{'passed' if check.returncode == 0 else 'FAILED: ' + check.stdout[-500:]}")
         if args.peers or args.ceiling:
             [bound] = rows["d extraction ceiling (pages to extract, 2 processes) -"]
             ours_cold = statistics.median(s.wall for s in rows["feed-archiver cold"])

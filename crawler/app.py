@@ -20,7 +20,7 @@ from crawler.errors import StateError
 from crawler.fetch import Clients, Fetcher, NetworkHealth, PassBarrier
 from crawler.images import ImageStore, ImageWorkers
 from crawler.models import FeedReport, FeedState, Lease, feed_state_label
-from crawler.observe import Observer
+from crawler.observe import Capture, CaptureOpener, Observer
 from crawler.ops import crawl_progress, human_seconds, plural, print_summary
 from crawler.pipeline import Deps, crashed, judge_outage, poll_feed, record_poll
 from crawler.runtime import CpuPool, start_forkserver
@@ -82,13 +82,14 @@ async def open_deps(
             store, settings.cluster.node, settings.cluster.lease, (settings.archive_dir, *settings.outside_archive)
         )
     workers = CpuPool()
+    capture, opener = await _open_capture(settings)
     image_workers = ImageWorkers(
         settings.http, settings.images_dir, max_body=settings.http.max_body, processes=os.cpu_count() or 1,
-        observer=observer,
+        observer=observer, capture=opener,
     )
     try:
         async with Clients(settings.http) as clients:
-            fetcher = Fetcher(clients, settings.http, observer=observer, health=health)
+            fetcher = Fetcher(clients, settings.http, observer=observer, health=health, capture=capture)
             yield Deps(
                 settings=settings,
                 fetcher=fetcher,
@@ -99,12 +100,31 @@ async def open_deps(
                 clock=clock,
                 observer=observer,
                 health=health,
+                capture=capture,
             )
     finally:
         await coordinator.close()
         await image_workers.close()
+        if capture is not None:
+            await capture.aclose()
         await asyncio.to_thread(workers.close)
         await store.close()
+
+
+async def _open_capture(settings: Settings) -> tuple[Capture | None, CaptureOpener | None]:
+    """With `capture.warc`: this process's WARC capture and what the image workers open theirs
+    from; the `.open` files a killed process of this node left are closed first."""
+    if settings.capture is None or not settings.capture.warc:
+        return None, None
+    from crawler.capture.warc import WarcSpec, node_name, repair_open_files
+
+    node = node_name(settings.cluster.node if settings.cluster else None)
+    await asyncio.to_thread(repair_open_files, settings.capture.warc_dir, node)
+    spec = WarcSpec(settings.capture.warc_dir, node, settings.capture.warc_max_size)
+    # The crawl's own records go to a thread: its event loop is the crawl's busiest. An image
+    # worker writes its own in line, between downloads (measured over 1,500 images: 0.47 ms of
+    # CPU each in line, 0.6-1 ms with the hand-off to a thread).
+    return spec.open(), replace(spec, threaded=False)
 
 
 async def crawl_all(

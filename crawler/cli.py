@@ -12,7 +12,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, NoReturn
 
 from crawler import __version__
-from crawler.runtime.collector import collector_paused
+from crawler.runtime import collector_paused
 
 if TYPE_CHECKING:
     from crawler.config import Settings
@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--limit", type=int, default=20, metavar="N", help="at most N results (default: 20)")
     find.add_argument("--json", action="store_true", help="print a JSON array")
     add("reindex", "rebuild the search index from the archive's files")
+    wacz = add("export-wacz", "pack the WARC files (capture: warc) as a WACZ for ReplayWeb.page")
+    wacz.add_argument("--to", required=True, metavar="FILE.wacz", help="the file to write")
+    wacz.add_argument("--since", default=None, metavar="DATE", help="only captures from this date (UTC) on")
+    wacz.add_argument("--feed", action="append", default=[], metavar="NAME", help="only this feed's (repeatable)")
     return parser
 
 
@@ -223,6 +227,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "reindex":
             return search.run_reindex(settings)
         return search.run_search(settings, args.query, args.feed, args.since, args.limit, args.json)
+    if args.command == "export-wacz":
+        from crawler.commands.wacz import export
+
+        return export(settings, args.to, args.since, args.feed)
     from crawler import daemon
 
     return daemon.run(settings, watch=args.watch)

@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING
 
 from crawler.cluster import Coordinator
 from crawler.config import Settings
-from crawler.errors import CrawlerError, ExtractError, FetchError, NoInstance, ParseError, RateLimited, StateError
+from crawler.errors import (
+    ArchiveError,
+    CrawlerError,
+    ExtractError,
+    FetchError,
+    NoInstance,
+    ParseError,
+    RateLimited,
+    StateError,
+)
 from crawler.fetch import Fetcher, NetworkHealth, cache_max_age
 from crawler.images import ImageStore
 from crawler.models import (
@@ -43,7 +52,7 @@ from crawler.models import (
     Outcome,
     ParsedFeed,
 )
-from crawler.observe import Observer
+from crawler.observe import Capture, Observer
 from crawler.reader import content, identity, parse_feed
 from crawler.runtime import CpuPool, next_state
 from crawler.store import StateStore, legacy_fingerprint
@@ -76,6 +85,7 @@ class Deps:
     health: NetworkHealth = field(default_factory=NetworkHealth)
     instances: InstancePool | None = None  # for `route:` feeds; made on first use
     robots: Robots | None = None  # made on first use, if `http.robots` (see `_robots`)
+    capture: Capture | None = None  # `capture.warc`: the WARC files, told of each archived entry
 
 
 class Poll:
@@ -128,7 +138,7 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
             else:
                 poll.parsed = parsed if parsed is not None else await _parse(result, deps)
                 report.ttl_seconds = max(filter(None, (poll.parsed.ttl_seconds, report.ttl_seconds)), default=None)
-        except (FetchError, ParseError) as exc:
+        except (FetchError, ParseError, ArchiveError) as exc:  # ArchiveError: the feed's WARC record (a full disk)
             report.status, report.error = "failed", str(exc)
             report.http_status = getattr(exc, "status", report.http_status)
             report.retry_after = exc.retry_after if isinstance(exc, RateLimited | NoInstance) else None
@@ -137,7 +147,7 @@ async def poll_feed(source: FeedSource, deps: Deps, state: FeedState | None = No
         report.instance = poll.answer.instance or None if poll.answer else None
         if poll.parsed is not None:
             poll.outcomes, poll.changes, poll.aliases, poll.written = await _archive_entries(
-                source, poll.parsed, deps, report, poll.now)
+                source, poll.parsed, deps, report, poll.now, poll.answer.result.url if poll.answer else source.url)
     except StateError:
         raise  # the store failing: this poll cannot be recorded; the caller says so
     except Exception as exc:  # a bug met on this feed: a failed poll like any other, recorded and backed off
@@ -258,7 +268,7 @@ def _robots(deps: Deps) -> Robots | None:
 
 
 async def _archive_entries(
-    source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime
+    source: FeedSource, parsed: ParsedFeed, deps: Deps, report: FeedReport, now: datetime, feed_url: str
 ) -> tuple[list[EntryOutcome], list[EntryChange], Sequence[tuple[str, str]], list[tuple[str, str]]]:
     # Here, not at the top: a poll answered 304 needs neither (nor archive's front matter and
     # file-name rules); the first parsed feed pays for them, once.
@@ -274,8 +284,9 @@ async def _archive_entries(
     paths = [formats.relpath_for(fmt, source.categories, e.title, source.name, e.id, e.published or e.updated or now)
              for e in plan.new]
     outcomes = await asyncio.gather(
-        *(archive_entry(source, parsed, e, deps, now, guarded, path) for e, path in zip(plan.new, paths, strict=True)),
-        *(archive_entry(source, parsed, e, deps, now, guarded, k.path, k) for e, k in plan.changed),
+        *(archive_entry(source, parsed, e, deps, now, guarded, path, feed_url=feed_url)
+          for e, path in zip(plan.new, paths, strict=True)),
+        *(archive_entry(source, parsed, e, deps, now, guarded, k.path, k, feed_url=feed_url) for e, k in plan.changed),
     )
     for outcome in outcomes:
         for warning in outcome.warnings:
@@ -304,6 +315,8 @@ async def archive_entry(
     guarded: bool,
     relpath: str,
     known: KnownEntry | None = None,
+    *,
+    feed_url: str = "",
 ) -> EntryOutcome:
     """Archive one entry at `relpath`: a new one, or (`known`) one that came back changed, whose
     file is rewritten only when its text really changed. Failures come back as an outcome, not an
@@ -360,11 +373,15 @@ async def archive_entry(
         if known is not None:
             change = await revisions.settle(deps.settings.archive_dir, doc, text_hash, entry, known, now)
             outcome = Outcome.UPDATED if change.revised else Outcome.SKIPPED
+            if change.revised and deps.capture is not None:
+                await _captured(deps.capture, source, entry, known.path, page_url or feed_url, new_sources, "revised")
             return EntryOutcome(entry.id, outcome, change=change, warnings=tuple(warnings), images=tuple(downloaded))
         alternate = formats.alternate_relpath(output.format, relpath, source.name, entry.id)
         doc, on_disk = await archive.write_new_document(
             deps.settings.archive_dir, doc, entry.id,
             None if alternate is None else formats.render_entry(output.format, alternate, fields))
+        if deps.capture is not None:
+            await _captured(deps.capture, source, entry, doc.relpath, page_url or feed_url, new_sources, "archived")
         archived = ArchivedEntry(
             entry.id, legacy_fingerprint(entry), doc.relpath, on_disk, now, link=entry.canonical or None,
             text_hash=text_hash, item_hash=revisions.item_hash(entry), updated=entry.updated,
@@ -392,6 +409,16 @@ async def _markdown_body(html: str, fmt: str, deps: Deps, warnings: list[str]) -
     if converted is None:
         warnings.append(f"body kept as HTML, not Markdown: {refusal}")
     return converted
+
+
+async def _captured(
+    capture: Capture, source: FeedSource, entry: FeedEntry, relpath: str, url: str, images: dict[str, str],
+    outcome: str,
+) -> None:
+    """The entry's `metadata` record, referring to the response its text came from (page or feed)."""
+    fields = [("outcome", outcome), ("feed", source.name), ("entry-id", entry.id), ("markdown", relpath),
+              ("title", entry.title), ("link", entry.link), *(("image", image) for image in images)]
+    await capture.metadata(url, fields)
 
 
 async def _guarded(source: FeedSource, deps: Deps) -> bool:

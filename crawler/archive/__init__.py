@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 else:
     __getattr__ = lazy_exports(__name__, {
         "entries": "resolve_inside",
-        "names": "MAX_NAME_BYTES entry_relpath safe_component",
         "frontmatter": "split_front_matter",
         "markdown": "convert_body",
+        "names": "MAX_NAME_BYTES entry_relpath safe_component",
         "storage": "atomic_write_bytes_sync atomic_write_in lock_within remove_stale_temp_files run_off_loop",
     })
 

@@ -31,7 +31,7 @@ from crawler.models import FullTextMode as FullTextMode
 from crawler.models import HttpSettings as HttpSettings
 from crawler.models import OutputSettings as OutputSettings
 from crawler.models import UpdatesMode as UpdatesMode
-from crawler.runtime.collector import collector_paused
+from crawler.runtime import collector_paused
 
 DEFAULT_IFRAME_HOSTS = (
     "www.youtube.com",
@@ -275,6 +275,14 @@ class OutputModel(_Strict):
     body: BodyKind | None = None  # default: html for hexo, markdown for the others
 
 
+class CaptureModel(_Strict):
+    warc: bool = False
+    warc_max_size: int = 1000 * 1000 * 1000
+    warc_dir: str | None = None
+
+    _sizes = field_validator("warc_max_size", mode="before")(parse_size)
+
+
 class ConfigModel(_Strict):
     archive_dir: str = "../archive"
     images_dir: str | None = None
@@ -290,6 +298,7 @@ class ConfigModel(_Strict):
     feeds: list[Any] = Field(min_length=1)  # each a FeedModel, validated a chunk at a time (_validate)
     cluster: ClusterModel | None = None
     output: OutputModel = Field(default_factory=lambda: OutputModel())
+    capture: CaptureModel = Field(default_factory=lambda: CaptureModel())
 
     @field_validator("rsshub", mode="before")
     @classmethod
@@ -339,6 +348,15 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class CaptureSettings:
+    """`capture:`: the WARC files (DESIGN.md, "Capture: the raw record (WARC)")."""
+
+    warc: bool  # on: every exchange of a poll also goes into the WARC files
+    warc_max_size: int
+    warc_dir: Path  # <archive_dir>/warc unless set
+
+
+@dataclass(frozen=True)
 class Settings:
     config_path: Path
     archive_dir: Path
@@ -355,6 +373,7 @@ class Settings:
     image_referers: Mapping[str, str] = field(default_factory=dict)  # `image_referers:`, checked
     allow_private_network: bool | None = None  # `defaults.allow_private_network` (for `add`'s discovered links)
     output: OutputSettings = field(default_factory=OutputSettings)  # `output:`: format and body
+    capture: CaptureSettings | None = None  # always set by `load_settings`
 
     @property
     def outside_archive(self) -> tuple[Path, ...]:
@@ -894,6 +913,11 @@ def _resolve(model: ConfigModel, build: _FeedBuilder, text: str, config_path: Pa
         metrics_listen=model.metrics.listen if model.metrics else None,
         allow_private_network=defaults.allow_private_network,
         output=_output(model.output, shown, text),
+        capture=CaptureSettings(
+            warc=model.capture.warc, warc_max_size=model.capture.warc_max_size,
+            warc_dir=Path(os.path.normpath(base / os.path.expanduser(model.capture.warc_dir)))
+            if model.capture.warc_dir else archive_dir / "warc",
+        ),
     )
 
 

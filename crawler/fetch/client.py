@@ -41,12 +41,12 @@ from crawler.errors import (
     Unreachable,
 )
 from crawler.fetch.guard import BlockedAddress, GuardedBackend, is_private_host
-from crawler.fetch.netio import AsyncioBackend, HttpcorePool, HttpxPool, Pool
+from crawler.fetch.netio import AsyncioBackend, HttpcorePool, HttpxPool, Pool, Tap
 from crawler.fetch.outage import NetworkHealth
 from crawler.fetch.slots import Priority, PrioritySemaphore
 from crawler.fetch.urls import absolute, shown
 from crawler.models import FetchResult, HttpSettings
-from crawler.observe import Observer, RequestKind
+from crawler.observe import Capture, Exchange, Observer, RequestKind
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,18 @@ class Body:
 @dataclass
 class _Answer:
     status: int | None = None  # the server's, once it gave one (the body may still fail after it)
+    cut: str | None = None  # why the body was not read to its end (a WARC-Truncated reason)
+
+
+def _cut_by(exc: BaseException) -> str:
+    """The WARC-Truncated reason for a body whose reading ended with `exc`."""
+    if isinstance(exc, TooLarge):
+        return "length"
+    if isinstance(exc, TimeoutError | asyncio.CancelledError | httpx.TimeoutException | httpcore.TimeoutException):
+        return "time"
+    if isinstance(exc, httpx.TransportError | httpcore.NetworkError | httpcore.ProtocolError):
+        return "disconnect"
+    return "unspecified"
 
 
 async def _read_capped(response: httpx.Response, url: str, max_body: int, truncate: bool = False) -> Body:
@@ -270,8 +282,10 @@ class Fetcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: Observer | None = None,
         health: NetworkHealth | None = None,
+        capture: Capture | None = None,
     ) -> None:
         self._clients = clients
+        self._capture = capture  # every exchange also goes to the WARC files (`crawler.capture`)
         self._health = health
         self._observer = observer or Observer()
         self._private_hosts: dict[str, bool] = {}
@@ -393,8 +407,13 @@ class Fetcher:
         with self._reported(kind, url) as answer, translate_httpx_errors(url):
             try:
                 async with asyncio.timeout(self._http.total_timeout):
-                    response = await pool.get(url, {**self._default_headers, **headers}, self._extensions)
+                    sent = {**self._default_headers, **headers}
+                    started = time.time()
+                    response = await pool.get(url, sent, self._extensions)
                     answer.status = response.status_code
+                    tap = None if self._capture is None else Tap(response.stream)
+                    if tap is not None:
+                        response.stream = tap
                     try:
                         status = response.status_code
                         if status in REDIRECT_STATUSES and "location" in response.headers:
@@ -404,16 +423,45 @@ class Fetcher:
                             await _drain(response)
                             return self._result(url, response, b""), ""
                         if not 200 <= status < 300:
+                            if tap is not None:  # the record holds what the server said
+                                await _drain(response)
                             retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
                             if status in (429, 503) and retry_after is not None:
                                 raise RateLimited(url, status, retry_after)
                             raise HTTPStatusError(url, status)
                         body = await _read_capped(response, url, max_body, truncate)
+                    except BaseException as exc:
+                        if tap is not None:
+                            answer.cut = _cut_by(exc)
+                        raise
                     finally:
                         await response.aclose()
+                        if tap is not None:
+                            await self._captured(url, kind, started, sent, response, tap, answer.cut)
             except TimeoutError:
                 raise TotalTimeout(url, f"took longer than {self._http.total_timeout:.0f}s in all") from None
         return self._result(url, response, body.data), body.sha256
+
+    async def _captured(
+        self, url: str, kind: RequestKind, started: float, sent: Mapping[str, str], response: httpx.Response,
+        tap: Tap, cut: str | None,
+    ) -> None:
+        """Hand the exchange to the capture: the request as `netio` sent it, the body as it came."""
+        assert self._capture is not None
+        sent_as = response.extensions.get("request_line")  # netio's pool says; through a proxy, parse again
+        path, host = sent_as if sent_as is not None else (httpx.URL(url).raw_path, httpx.URL(url).netloc)
+        peer = None
+        stream = response.extensions.get("network_stream")
+        if stream is not None:
+            address = stream.get_extra_info("server_addr")
+            peer = address[0] if isinstance(address, tuple) else None
+        await self._capture.exchange(Exchange(
+            url, kind, started, path,
+            [(b"Host", host), *((k.encode("ascii"), v.encode()) for k, v in sent.items())],
+            response.extensions.get("http_version", b"HTTP/1.1"), response.status_code,
+            response.extensions.get("reason_phrase", b""), response.headers.raw, b"".join(tap.chunks),
+            None if tap.complete else cut or "length", peer,
+        ))
 
     @contextmanager
     def _reported(self, kind: RequestKind, url: str) -> Iterator[_Answer]:

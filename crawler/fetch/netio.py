@@ -130,6 +130,24 @@ class _ResponseStream(httpx.AsyncByteStream):
             await self._stream.aclose()
 
 
+class Tap(httpx.AsyncByteStream):
+    """A response's stream that keeps each chunk as it came (before httpx decodes it), for capture."""
+
+    def __init__(self, stream: Any) -> None:  # an httpx.AsyncByteStream: a transport's answer
+        self._stream = stream
+        self.chunks: list[bytes] = []
+        self.complete = False  # read to its end
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self.chunks.append(chunk)
+            yield chunk
+        self.complete = True
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
 def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     """Header values as bytes: ASCII as a rule (the config's are checked), but a validator a server
     sent in UTF-8 goes back as it came, where httpx would raise `UnicodeEncodeError` mid-poll."""
@@ -193,11 +211,13 @@ class HttpcorePool:
             extensions=extensions,
         )
         response = await self._pool.handle_async_request(core_request)
+        # For capture: the request line and Host sent, from the URL parsed once.
+        extensions = {**response.extensions, "request_line": (target.raw_path, target.netloc)}
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
             stream=_ResponseStream(response.stream),
-            extensions=response.extensions,
+            extensions=extensions,
         )
 
     async def aclose(self) -> None:

@@ -39,7 +39,7 @@ from crawler.errors import CrawlerError
 from crawler.fetch import Clients, Fetcher
 from crawler.images.download import download_image
 from crawler.models import HttpSettings, ImageAsset
-from crawler.observe import Observer, RequestKind
+from crawler.observe import CaptureOpener, Observer, RequestKind
 from crawler.runtime import forkserver_context
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,9 @@ class ImageWorkers:
 
     def __init__(
         self, http: HttpSettings, images_dir: Path, *, max_body: int, processes: int = 1,
-        observer: Observer | None = None,
+        observer: Observer | None = None, capture: CaptureOpener | None = None,
     ) -> None:
-        self._args = (http, images_dir, max_body)
+        self._args = (http, images_dir, max_body, capture)  # each worker writes WARC files of its own
         self._observer = observer or Observer()
         self._children: list[_Child | None] = [None] * max(1, processes)
         self._starting = asyncio.Lock()
@@ -185,7 +185,10 @@ class _StatusLog(Observer):
 
 
 
-async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: IO[bytes], answers: IO[bytes]) -> None:
+async def _serve(
+    http: HttpSettings, images_dir: Path, max_body: int, opener: CaptureOpener | None, requests: IO[bytes],
+    answers: IO[bytes],
+) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=_LINE_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), requests)
@@ -208,17 +211,22 @@ async def _serve(http: HttpSettings, images_dir: Path, max_body: int, requests: 
             reply["error"] = f"internal error: {exc!r}"
         out.write(json.dumps(reply).encode() + b"\n")
 
-    async with Clients(http) as clients:
-        fetcher = Fetcher(clients, http, observer=_StatusLog())
-        while line := await reader.readline():
-            task = asyncio.create_task(answer(json.loads(line)))
-            running.add(task)
-            task.add_done_callback(running.discard)
-        # The request pipe closed: the crawl is done with us (then nothing is running) or gone
-        # (then nobody waits for the answers). A file being written still completes or is removed whole.
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+    capture = opener.open() if opener is not None else None
+    try:
+        async with Clients(http) as clients:
+            fetcher = Fetcher(clients, http, observer=_StatusLog(), capture=capture)
+            while line := await reader.readline():
+                task = asyncio.create_task(answer(json.loads(line)))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            # The request pipe closed: the crawl is done with us (then nothing is running) or gone
+            # (then nobody waits for the answers). A file being written still completes or is removed whole.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+    finally:
+        if capture is not None:  # its WARC file closed whole, whoever closed the pipe
+            await capture.aclose()
     out.close()
 
 
@@ -229,11 +237,12 @@ def _worker_main(
     http: HttpSettings,
     images_dir: Path,
     max_body: int,
+    capture: CaptureOpener | None = None,
 ) -> None:
     os.environ.clear()
     os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve(http, images_dir, max_body, _pipe_file(requests, "rb"), _pipe_file(answers, "wb")))
+    asyncio.run(_serve(http, images_dir, max_body, capture, _pipe_file(requests, "rb"), _pipe_file(answers, "wb")))
 
 
 def _pipe_file(connection: Connection, mode: str) -> IO[bytes]:

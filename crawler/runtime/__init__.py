@@ -15,12 +15,14 @@ from crawler import lazy_exports
 # Public names, imported on first use (PEP 562): importing the package costs nothing, and the
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
+    from crawler.runtime.collector import collector_paused
     from crawler.runtime.pool import FeedPool
     from crawler.runtime.schedule import jitter_limit, next_state, regular_due
     from crawler.runtime.timetable import Timetable
     from crawler.runtime.workers import CpuPool, forkserver_context, start_forkserver
 else:
     __getattr__ = lazy_exports(__name__, {
+        "collector": "collector_paused",
         "pool": "FeedPool",
         "schedule": "jitter_limit next_state regular_due",
         "timetable": "Timetable",
@@ -28,6 +30,6 @@ else:
     })
 
 __all__ = [
-    "CpuPool", "FeedPool", "Timetable", "forkserver_context", "jitter_limit", "next_state", "regular_due",
-    "start_forkserver",
+    "CpuPool", "FeedPool", "Timetable", "collector_paused", "forkserver_context", "jitter_limit",
+    "next_state", "regular_due", "start_forkserver",
 ]

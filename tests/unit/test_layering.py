@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"pipeline"},                            # the story of one poll
     {"cluster"},                             # lock file and leases
     {"config"},                              # the YAML (stages never import it: see below)
-    {"images", "archive", "search"},
+    {"images", "archive", "search", "capture"},  # capture: the WARC files; fetch reaches it through observe.Capture
     {"reader", "fetch"},
     {"store", "runtime"},
     {"observe"},
