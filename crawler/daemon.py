@@ -29,7 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.app import EXIT_STARTUP, open_deps, utc_now
 from crawler.archive import remove_stale_temp_files
-from crawler.cluster import ArchiveLocked, writer_lock
+from crawler.cluster import ArchiveLocked, Claims, FeedTableSync, Leases, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
 from crawler.errors import ConfigError, StateError
 from crawler.models import FeedState
@@ -76,6 +76,8 @@ class Daemon:
         self._deps: Deps | None = None
         self._pool: FeedPool | None = None
         self._states: dict[str, FeedState] = {}
+        self._claims: Claims | None = None  # a cluster node claims due feeds from the store (crawler/cluster/claims.py)
+        self._sync: FeedTableSync | None = None
 
     async def serve(self) -> int:
         # First: a metrics port in use must stop the start before anything else has begun.
@@ -88,9 +90,10 @@ class Daemon:
             async with open_deps(self._settings, observer=endpoint.observer, announce_outages=True) as deps:
                 self._deps = deps
                 self._pool = FeedPool(max(4, self._settings.http.concurrency), self._poll)
+                await self._sync_feeds(deps)
                 states = self._states = await deps.store.all_feed_states()
                 now = utc_now()
-                for source in self._feeds.values():
+                for source in self._feeds.values() if self._claims is None else ():
                     self._add_job(source, states.get(source.name), now)
                 deps.observer.feeds_known(list(self._feeds), states)
                 self._scheduler.start()
@@ -106,6 +109,8 @@ class Daemon:
                 if watcher:
                     watcher.cancel()
                 cancelled = await self._pool.drain(self._settings.shutdown_timeout, self._force)
+                if self._claims is not None:
+                    cancelled += await self._claims.drain(self._settings.shutdown_timeout, self._force)
                 if cancelled:
                     log.warning("cancelled %d polls still running after the grace period", cancelled)
         finally:
@@ -154,13 +159,14 @@ class Daemon:
         removed = self._feeds.keys() - new.keys()
         added = new.keys() - self._feeds.keys()
         changed = {n for n in new.keys() & self._feeds.keys() if new[n] != self._feeds[n]}
-        for name in removed:
+        await self._sync_feeds(self._deps, new)
+        for name in removed if self._claims is None else ():
             self._scheduler.remove_job(name)
         states = self._states
         now = utc_now()
-        for name in added:
+        for name in added if self._claims is None else ():
             self._add_job(new[name], states.get(name), now)
-        for name in changed:
+        for name in changed if self._claims is None else ():
             if _schedule_key(new[name]) != _schedule_key(self._feeds[name]):
                 self._scheduler.reschedule_job(name, trigger=_trigger(new[name]))
                 self._scheduler.modify_job(name, next_run_time=self._soon(new[name], now))
@@ -186,6 +192,23 @@ class Daemon:
             if current is not None and current != last:
                 last = current
                 await self._reload("config file changed")
+
+    async def _sync_feeds(self, deps: Deps, feeds: dict[str, FeedSource] | None = None) -> None:
+        """The config's feeds into the store's feeds table; in a cluster, claiming starts (or goes on with them)."""
+        cluster = self._settings.cluster
+        if self._sync is None:
+            self._sync = FeedTableSync(deps.store, cluster.node if cluster else None, cluster.lease if cluster else 0)
+        try:
+            await self._sync(list((feeds or self._feeds).values()))
+        except StateError as exc:
+            log.error("the config's feeds could not be synced into the store: %s", exc)
+        if isinstance(deps.coordinator, Leases):
+            if self._claims is None:
+                slots = max(4, self._settings.http.concurrency)
+                self._claims = Claims(deps.store, deps.coordinator, self._feeds, slots,
+                                      lambda source, state, lease: crawl_feed(source, deps, state, lease))
+            else:
+                self._claims.use(feeds or self._feeds)
 
     # -- jobs --------------------------------------------------------------------------------
 
