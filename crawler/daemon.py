@@ -104,7 +104,7 @@ class Daemon:
                 watcher = asyncio.create_task(self._watch_config()) if self._watch else None
                 await self._stop.wait()
                 log.info("stopping: no new polls; waiting up to %.0fs for %d in flight",
-                         self._settings.shutdown_timeout, self._pool.busy)
+                         self._settings.shutdown_timeout, self._pool.busy + (self._claims.busy if self._claims else 0))
                 self._scheduler.shutdown(wait=False)
                 if watcher:
                     watcher.cancel()
