@@ -96,6 +96,12 @@ class Claims:
                     log.error("node=%s cannot claim feeds: %s", self._leases.node, exc)
                 await asyncio.sleep(min(2.0 ** (failures - 1), RETRY_MAX))
                 continue
+            except Exception:  # a bug: said once with its traceback, and the node keeps trying
+                failures += 1
+                if failures == 1:
+                    log.exception("node=%s claiming feeds crashed", self._leases.node)
+                await asyncio.sleep(min(2.0 ** (failures - 1), RETRY_MAX))
+                continue
             if failures:
                 log.info("node=%s claims feeds again (the state store answers)", self._leases.node)
                 failures = 0

@@ -180,3 +180,25 @@ def test_a_hand_edited_feeds_table_is_one_line_each_and_the_node_carries_on(
     assert "Traceback" not in "".join(lines)
     assert postgres_server.sql("SELECT count(*) FROM feeds WHERE settings_hash IS NULL OR next_due IS NULL",
                                db).strip() == "0"
+
+
+def test_an_idle_node_wakes_on_notify_not_at_its_next_look(
+    tmp_path: Path, server: FaultServer, postgres_server: PostgresServer, postgres_url: str,
+    daemons: list[DaemonProcess],
+) -> None:
+    feeds = Feeds(server, 2)
+    config = node_config(tmp_path, feeds, postgres_url, "n1")
+    config.write_text(config.read_text(encoding="utf-8").replace(f"interval: {INTERVAL:g}s", "interval: 1h"),
+                      encoding="utf-8")
+    node = start(daemons, config)
+    feeds.wait_until(lambda times: all(len(times[name]) == 1 for name in feeds.names))
+    time.sleep(1.0)  # the node has nothing due for an hour: it sleeps for its longest, 30 s
+
+    # What another node's sync does when it makes a feed due (a feed added, revived, repaired).
+    postgres_server.sql("UPDATE feeds SET next_due = now() WHERE name = 'f0'", database(postgres_url))
+    told = time.monotonic()
+    postgres_server.sql("NOTIFY feed_archiver_feeds", database(postgres_url))
+
+    feeds.wait_until(lambda times: len(times["f0"]) == 2, timeout=30)
+    assert feeds.times["f0"][1] - told < 5.0, "woken by the NOTIFY, not by its 30 s look"
+    assert node.stop() == 0
