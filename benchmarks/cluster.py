@@ -201,8 +201,13 @@ def measure(db: PostgresServer, base: str, count: int, mode: str, interval: floa
     now_load = load()
     for proc in nodes:
         proc.send_signal(signal.SIGTERM)
-    for proc in nodes:
-        proc.wait(timeout=60)
+    for index, proc in enumerate(nodes):
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            print(f"  {name} n{index + 1} did not stop within 60 s of SIGTERM: killed", flush=True)
+            proc.kill()
+            proc.wait()
     time.sleep(1.5)  # nginx flushes its log every second
     in_window = feed_requests(work / "nginx" / "access.log", t0, t1)
     times: dict[str, list[float]] = defaultdict(list)

@@ -195,20 +195,20 @@ class Daemon:
 
     async def _sync_feeds(self, deps: Deps, feeds: dict[str, FeedSource] | None = None) -> None:
         """The config's feeds into the store's feeds table; in a cluster, claiming starts (or goes on with them)."""
-        cluster = self._settings.cluster
+        cluster, feeds = self._settings.cluster, self._feeds if feeds is None else feeds
         if self._sync is None:
             self._sync = FeedTableSync(deps.store, cluster.node if cluster else None, cluster.lease if cluster else 0)
         try:
-            await self._sync(list((feeds or self._feeds).values()))
+            await self._sync(list(feeds.values()))
         except StateError as exc:
             log.error("the config's feeds could not be synced into the store: %s", exc)
         if isinstance(deps.coordinator, Leases):
             if self._claims is None:
                 slots = max(4, self._settings.http.concurrency)
-                self._claims = Claims(deps.store, deps.coordinator, self._feeds, slots,
+                self._claims = Claims(deps.store, deps.coordinator, feeds, slots,
                                       lambda source, state, lease: crawl_feed(source, deps, state, lease))
             else:
-                self._claims.use(feeds or self._feeds)
+                self._claims.use(feeds)
 
     # -- jobs --------------------------------------------------------------------------------
 
