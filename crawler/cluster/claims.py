@@ -18,11 +18,11 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crawler.errors import CrawlerError, StateError
-from crawler.models import FeedSource, FeedState, Lease
+from crawler.models import FeedReport, FeedSource, FeedState, Lease
 
 if TYPE_CHECKING:
     from crawler.cluster.coordinator import Leases
@@ -36,8 +36,9 @@ MAX_SLEEP = 30.0  # DESIGN.md: an idle node looks at the store at least this oft
 WAKE_SPREAD = 0.2  # seconds of random delay after a due time, so sleeping nodes take turns
 MIN_SLEEP = 0.05  # when the store says "due now" but the claim found it taken: look again soon
 RETRY_MAX = 10.0  # the store failing: look again after 1, 2, 4, ... seconds, at most this
+STOP_WAIT = 2.0  # at a stop, the longest wait for the loop (and for cancelled polls) to end
 
-Crawl = Callable[[FeedSource, FeedState, Lease], Awaitable[object]]
+Crawl = Callable[[FeedSource, FeedState, Lease], Awaitable[FeedReport]]
 
 
 class Claims:
@@ -62,6 +63,8 @@ class Claims:
         self._notified = asyncio.Event()
         self._strangers: set[str] = set()  # feeds of the store this node's config lacks, said once each
         self._listener: Listener | None = None
+        self._until: datetime | None = None  # when the loop, asleep, looks again
+        self._stopping = False
         self._loop = asyncio.create_task(self._run(), name="claims")
 
     @property
@@ -81,12 +84,13 @@ class Claims:
     async def _run(self) -> None:
         self._listener = await self._store.listen(self._notified.set)
         failures = 0
-        while True:
+        while not self._stopping:
             free = self._slots - len(self._polls)
             if free < self._batch and self._polls:
                 self._freed.clear()
                 await self._freed.wait()
                 continue
+            self._notified.clear()  # what is said from here on may come after the claim's look: it counts
             try:
                 claimed, wake = await self._store.claim_due(self._leases.node, self._leases.seconds, free,
                                                             list(self._polls))
@@ -94,19 +98,19 @@ class Claims:
                 failures += 1
                 if failures == 1:
                     log.error("node=%s cannot claim feeds: %s", self._leases.node, exc)
-                await asyncio.sleep(min(2.0 ** (failures - 1), RETRY_MAX))
+                await self._pause(min(2.0 ** (failures - 1), RETRY_MAX))
                 continue
             except Exception:  # a bug: said once with its traceback, and the node keeps trying
                 failures += 1
                 if failures == 1:
                     log.exception("node=%s claiming feeds crashed", self._leases.node)
-                await asyncio.sleep(min(2.0 ** (failures - 1), RETRY_MAX))
+                await self._pause(min(2.0 ** (failures - 1), RETRY_MAX))
                 continue
             if failures:
                 log.info("node=%s claims feeds again (the state store answers)", self._leases.node)
                 failures = 0
-            self._start(claimed)
-            if len(claimed) >= free:
+            self._start(claimed)  # even when stopping: claimed feeds are polled (and drained), not left leased
+            if len(claimed) >= free or self._stopping:
                 continue  # as many due as slots: more may be; claim again as slots free
             await self._sleep(wake)
 
@@ -133,7 +137,10 @@ class Claims:
 
     async def _poll(self, source: FeedSource, grant: Claimed) -> None:
         try:
-            await self._crawl(source, grant.state, grant.lease)
+            report = await self._crawl(source, grant.state, grant.lease)
+            due = report.state.next_due if report.state is not None else None
+            if due is not None and (self._until is None or due < self._until):
+                self._notified.set()  # due before the loop meant to look again (a short interval, say)
         except CrawlerError as exc:  # the state store failing, say: one line, and the node goes on
             log.error("node=%s feed=%s poll failed: %s", self._leases.node, source.name, exc)
         except Exception:
@@ -147,18 +154,31 @@ class Claims:
         listening = self._listener is not None and await self._listener.ensure()
         seconds = MAX_SLEEP if wake is None else (wake - datetime.now(UTC)).total_seconds()
         seconds = min(max(seconds, MIN_SLEEP), MAX_SLEEP if listening else MAX_SLEEP / 10)
-        self._notified.clear()
+        self._until = datetime.now(UTC) + timedelta(seconds=seconds)
+        try:
+            await self._pause(seconds + random.uniform(0, WAKE_SPREAD))
+        finally:
+            self._until = None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if told (a NOTIFY, a poll due sooner, a reload, a stop)."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._notified.wait(), seconds + random.uniform(0, WAKE_SPREAD))
+            await asyncio.wait_for(self._notified.wait(), seconds)
 
     async def drain(self, grace: float, force: asyncio.Event) -> int:
         """Claim nothing more; wait up to `grace` seconds (or until `force`) for the polls in flight,
         then cancel what is left; returns how many were cancelled."""
-        self._loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._loop
+        # The loop ends at its next look; one stuck in a call to the store is cancelled after a while.
+        self._stopping = True
+        self._notified.set()
+        self._freed.set()
+        await asyncio.wait([self._loop], timeout=STOP_WAIT)
+        if not self._loop.done():
+            self._loop.cancel()
+            await asyncio.wait([self._loop], timeout=STOP_WAIT)
         if self._listener is not None:
-            await self._listener.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._listener.close(), STOP_WAIT)
         running = list(self._polls.values())
         if running:
             forced: asyncio.Future[Any] = asyncio.ensure_future(force.wait())
@@ -169,5 +189,5 @@ class Claims:
         for task in left:
             task.cancel()
         if left:
-            await asyncio.wait(left, timeout=5.0)
+            await asyncio.wait(left, timeout=STOP_WAIT)
         return len(left)

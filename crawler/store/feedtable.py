@@ -175,14 +175,15 @@ _CLAIM = sa.text(
     " ORDER BY f.next_due"
 )
 # When to look again: the earliest due time of a feed no live lease holds, or the earliest
-# expiry of a lease (a killed node's feeds come free then), whichever is first.
+# expiry of another node's lease (a killed node's feeds come free then), whichever is first.
+# (The node's own polls say when they are next due as they end: `cluster.claims`.)
 _NEXT = sa.text(
     "SELECT least("
     " (SELECT f.next_due FROM feeds f WHERE f.retired IS NULL"
     "  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.feed = f.name AND l.expires_at > now())"
     "  AND f.name <> ALL(CAST(:busy AS text[]))"
     "  ORDER BY f.next_due LIMIT 1),"
-    " (SELECT min(expires_at) FROM leases))"
+    " (SELECT min(expires_at) FROM leases WHERE node <> :node))"
 )
 
 
@@ -195,5 +196,5 @@ def claim(conn: sa.Connection, node: str, seconds: float, limit: int,
     rows = conn.execute(_CLAIM, params).mappings().all()
     claimed = [Claimed(Lease(row["name"], node, int(row["lease_token"])), feed_state(row), row["lease_before"])
                for row in rows]
-    wake = None if len(claimed) >= limit else utc(conn.execute(_NEXT, {"busy": list(busy)}).scalar())
+    wake = None if len(claimed) >= limit else utc(conn.execute(_NEXT, {"busy": list(busy), "node": node}).scalar())
     return claimed, wake
