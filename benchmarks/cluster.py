@@ -1,23 +1,31 @@
-"""Benchmark a cluster: 1, 2 and 3 `feed-archiver run` nodes on one PostgreSQL, 3,000 feeds.
+"""Benchmark a cluster: 1, 2 and 3 `feed-archiver run` nodes on one PostgreSQL, 3,000 feeds, in one run.
 
-    python benchmarks/cluster.py                     # -F 3000 -I 2, nodes 1,2,3, 60 s interval, 120 s windows
-    python benchmarks/cluster.py --nodes 1,3 --window 60
+    python benchmarks/cluster.py                     # -F 3000 -I 2, nodes 1,2,3: saturated, then unsaturated
+    python benchmarks/cluster.py --nodes 1,3 --sat-window 30 --window 60
+    python benchmarks/cluster.py --code /path/to/another/checkout   # the same run of other code (before/after)
 
 The shared bench's generator makes the feeds (full text in the feed, so a poll is the feed
 alone); nginx serves them on 127.0.0.1 with an access log that notes each request's time;
-a throwaway PostgreSQL (tests/pg.py) holds the state. One `crawl` archives everything
-first; each run then starts from a copy of that database (all feeds overdue, so the
-nodes' first polls spread over the first minute), lets the nodes poll, and measures a
-window in the steady state:
+a throwaway PostgreSQL (tests/pg.py, with `pg_stat_statements`) holds the state. One
+`crawl` archives everything first; each run then starts from a copy of that database.
+
+Saturated (issue 23): every feed due at once, every `--sat-interval` s (3,000 feeds every 5 s
+is 600 polls/s, more than the nodes can make), so the nodes poll as fast as they can; after
+`--sat-warmup` s, a window of `--sat-window` s is measured:
 
 - polls/s: feed requests nginx answered in the window;
-- CPU per poll, nodes: user+system time of every node's processes, over the window;
-- CPU per poll, PostgreSQL: the same for the server's processes;
+- CPU per poll: user+system time of every node's processes, and of PostgreSQL's (exited
+  backends included), over the window, and the two together;
 - statements per poll: `pg_stat_statements` calls (BEGIN/COMMIT and the pool's pings included);
-- delay after due, p50/p95: a feed's gap between two polls, less the interval (the
-  scheduler adds up to a tenth of the interval on purpose, to spread the feeds);
 - duplicate polls: two polls of one feed less than half an interval apart (must be 0);
-- the share of the polls made by the busiest node.
+- each node's peak RSS (VmHWM of its main process, at the end).
+
+Unsaturated: the feeds' next due times spread over one `--interval` (as a daemon's first polls
+are), polled every `--interval` s (3,000 a minute: 50/s); over `--window` s:
+
+- delay after due, p50/p95: a feed's gap between two polls, less the interval (a node stores
+  the next due time with up to a tenth of the interval added on purpose, to spread the feeds);
+- duplicate polls, and the share of the polls made by the busiest node.
 
 Nothing leaves 127.0.0.1.
 """
@@ -30,12 +38,12 @@ import os
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -104,17 +112,122 @@ def postgres_cpu(server: PostgresServer) -> float:
     return cpu_seconds(_tree(postmaster), reaped_of=postmaster)
 
 
-def config_for(work: Path, corpus: Path, url: str, node: str, interval: int, lease: int) -> Path:
+def config_for(work: Path, corpus: Path, url: str, node: str, interval: float, lease: int) -> Path:
     feeds = (corpus / "feeds.yaml").read_text(encoding="utf-8").splitlines()[1:]
     path = work / f"{node}.yaml"
     path.write_text(
         f"archive_dir: {work / 'archive'}\nstate: {url}\ncluster: {{node: {node}, lease: {lease}s}}\n"
         f"http: {{concurrency: 32, per_host: 8}}\n"
-        f"defaults: {{interval: {interval}s, full_text: never, images: false}}\nfeeds:\n"
+        f"defaults: {{interval: {interval:g}s, full_text: never, images: false}}\nfeeds:\n"
         + "\n".join("  " + line for line in feeds) + "\n",
         encoding="utf-8",
     )
     return path
+
+
+def peak_rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+@dataclass
+class Run:
+    nodes: int
+    polls: int
+    seconds: float
+    node_cpu: float
+    pg_cpu: float
+    statements: int
+    gaps: list[float]
+    interval: float
+    by_node: Counter[str]
+    rss: list[float]
+    load: str
+
+    @property
+    def rate(self) -> float:
+        return self.polls / self.seconds
+
+    def per_poll(self, value: float) -> float:
+        return value / max(1, self.polls)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(gap < self.interval / 2 for gap in self.gaps)
+
+    def delay(self, share: float) -> float:
+        delays = sorted(max(0.0, gap - self.interval) for gap in self.gaps)
+        return delays[min(len(delays) - 1, int(len(delays) * share))] if delays else 0.0
+
+    @property
+    def busiest(self) -> float:
+        return max(self.by_node.values()) / max(1, sum(self.by_node.values()))
+
+
+def measure(db: PostgresServer, base: str, count: int, mode: str, interval: float, warmup: float, window: float,
+            args: argparse.Namespace, work: Path, corpus: Path, code: Path) -> Run:
+    name = f"{mode}{count}"
+    db.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    db.sql(f"CREATE DATABASE {name} TEMPLATE {base} OWNER archiver")
+    db.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", name)
+    if mode == "sat":  # every feed overdue: more due than the nodes can poll
+        db.sql("UPDATE feeds SET next_due = now() - interval '1 minute'", name)
+    else:  # first polls spread over an interval, as a daemon spreads them
+        db.sql(f"UPDATE feeds SET next_due = now() + random() * interval '{interval:g} seconds'", name)
+    db.sql("SELECT pg_stat_statements_reset()", name)
+    nodes = []
+    began = time.time()
+    for index in range(count):
+        config = config_for(work, corpus, db.url(name), f"n{index + 1}", interval, args.lease)
+        log = (work / f"{name}-n{index + 1}.log").open("wb")
+        nodes.append(subprocess.Popen([sys.executable, "-m", "crawler", "run", "--config", str(config)],
+                                      stdout=subprocess.DEVNULL, stderr=log, cwd=code))
+    time.sleep(warmup)
+    t0, statements0 = time.time(), statements(db, name)
+    cpu0 = sum(cpu_seconds(_tree(p.pid)) for p in nodes)
+    pg0 = postgres_cpu(db)
+    time.sleep(window)
+    t1, statements1 = time.time(), statements(db, name)
+    cpu1 = sum(cpu_seconds(_tree(p.pid)) for p in nodes)
+    pg1 = postgres_cpu(db)
+    rss = [peak_rss_mb(p.pid) for p in nodes]
+    now_load = load()
+    for proc in nodes:
+        proc.send_signal(signal.SIGTERM)
+    for index, proc in enumerate(nodes):
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            print(f"  {name} n{index + 1} did not stop within 60 s of SIGTERM: killed", flush=True)
+            proc.kill()
+            proc.wait()
+    time.sleep(1.5)  # nginx flushes its log every second
+    in_window = feed_requests(work / "nginx" / "access.log", t0, t1)
+    times: dict[str, list[float]] = defaultdict(list)
+    # Gaps over the whole run (a poll in the window and the one before it): a duplicate is one wherever it falls.
+    for when, uri in feed_requests(work / "nginx" / "access.log", began, t1):
+        times[uri].append(when)
+    gaps = [b - a for stamps in times.values() for a, b in zip(stamps, stamps[1:], strict=False)]
+    by_node: Counter[str] = Counter()
+    for index in range(count):
+        text = (work / f"{name}-n{index + 1}.log").read_text(errors="replace")
+        by_node[f"n{index + 1}"] = sum(1 for line in text.splitlines() if "status=" in line and "feed=" in line)
+        errors = [line for line in text.splitlines() if " ERROR " in line or "Traceback" in line]
+        if errors:
+            print(f"  {name} n{index + 1}: {len(errors)} error lines, e.g. {errors[0]}", flush=True)
+    run = Run(count, len(in_window), t1 - t0, cpu1 - cpu0, pg1 - pg0, statements1 - statements0, gaps, interval,
+              by_node, rss, now_load)
+    print(f"{mode} {count} node(s): {run.polls} polls in {run.seconds:.0f}s ({run.rate:.1f}/s), "
+          f"{run.per_poll(run.statements):.2f} statements/poll, load {now_load}", flush=True)
+    db.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return run
 
 
 def main() -> int:
@@ -122,14 +235,21 @@ def main() -> int:
     parser.add_argument("-F", type=int, default=3000, help="feeds")
     parser.add_argument("-I", type=int, default=2, help="items per feed")
     parser.add_argument("--nodes", default="1,2,3")
-    parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--lease", type=int, default=30)
-    parser.add_argument("--window", type=int, default=120, help="seconds measured per run")
+    parser.add_argument("--sat-interval", type=float, default=5.0, help="saturated: every feed due this often")
+    parser.add_argument("--sat-warmup", type=float, default=10.0)
+    parser.add_argument("--sat-window", type=float, default=40.0, help="saturated: seconds measured per run")
+    parser.add_argument("--interval", type=float, default=60.0, help="unsaturated: the feeds' interval")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--window", type=float, default=80.0, help="unsaturated: seconds measured per run")
+    parser.add_argument("--modes", default="sat,unsat")
+    parser.add_argument("--code", type=Path, default=HERE.parent, help="the checkout whose `crawler` the nodes run")
     parser.add_argument("--bench-dir", type=Path, default=HERE.parent.parent / "shared" / "bench")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "feed-archiver-cluster-bench")
     args = parser.parse_args()
 
     work = args.work.resolve()
+    code = args.code.resolve()
     corpus = work / f"corpus-f{args.F}-i{args.I}"
     work.mkdir(parents=True, exist_ok=True)
     if not (corpus / "feeds.yaml").exists():
@@ -146,7 +266,7 @@ def main() -> int:
     (work / "nginx" / "access.log").unlink(missing_ok=True)
     web = nginx(corpus / "site", work / "nginx")
     db = start_server()
-    rows = []
+    runs: dict[str, list[Run]] = {"sat": [], "unsat": []}
     try:
         db.sql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
         db.stop()
@@ -156,62 +276,55 @@ def main() -> int:
         seed = config_for(work, corpus, db.url(base), "seed", args.interval, args.lease)
         started = time.monotonic()
         seeded = subprocess.run([sys.executable, "-m", "crawler", "crawl", "--config", str(seed)],
-                                capture_output=True, text=True, cwd=HERE.parent)
+                                capture_output=True, text=True, cwd=code)
         failed = [line for line in seeded.stderr.splitlines() if " ERROR " in line]
-        print(f"seed crawl: {time.monotonic() - started:.0f}s, exit {seeded.returncode}, {len(failed)} errors "
-              f"{failed[:3]}", flush=True)
-        for count in [int(n) for n in args.nodes.split(",")]:
-            name = f"run{count}"
-            db.sql(f"CREATE DATABASE {name} TEMPLATE {base} OWNER archiver")
-            db.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", name)
-            nodes = []
-            for index in range(count):
-                config = config_for(work, corpus, db.url(name), f"n{index + 1}", args.interval, args.lease)
-                log = (work / f"{name}-n{index + 1}.log").open("wb")
-                nodes.append(subprocess.Popen([sys.executable, "-m", "crawler", "run", "--config", str(config)],
-                                              stdout=subprocess.DEVNULL, stderr=log, cwd=HERE.parent))
-            time.sleep(args.interval + 10)  # past the first round: the steady state
-            t0, statements0 = time.time(), statements(db, name)
-            cpu0 = sum(cpu_seconds(_tree(p.pid)) for p in nodes)
-            pg0 = postgres_cpu(db)
-            time.sleep(args.window)
-            t1, statements1 = time.time(), statements(db, name)
-            cpu1 = sum(cpu_seconds(_tree(p.pid)) for p in nodes)
-            pg1 = postgres_cpu(db)
-            for proc in nodes:
-                proc.send_signal(signal.SIGTERM)
-            for proc in nodes:
-                proc.wait(timeout=60)
-            time.sleep(1.5)  # nginx flushes its log every second
-            requests = feed_requests(work / "nginx" / "access.log", t0, t1)
-            times: dict[str, list[float]] = defaultdict(list)
-            for when, uri in requests:
-                times[uri].append(when)
-            gaps = [b - a for stamps in times.values() for a, b in zip(stamps, stamps[1:], strict=False)]
-            delays = sorted(max(0.0, gap - args.interval) for gap in gaps)
-            duplicates = sum(gap < args.interval / 2 for gap in gaps)
-            by_node: Counter[str] = Counter()
-            for index in range(count):
-                text = (work / f"{name}-n{index + 1}.log").read_text(errors="replace")
-                by_node[f"n{index + 1}"] = sum(1 for line in text.splitlines() if "status=" in line and "feed=" in line)
-            polls = len(requests)
-            rows.append((count, polls / args.window, (cpu1 - cpu0) / polls * 1000, (pg1 - pg0) / polls * 1000,
-                         (statements1 - statements0) / polls, statistics.median(delays) if delays else 0.0,
-                         delays[int(len(delays) * 0.95)] if delays else 0.0, duplicates,
-                         max(by_node.values()) / max(1, sum(by_node.values()))))
-            print(f"{count} node(s): {polls} polls in {args.window}s", flush=True)
+        print(f"seed crawl ({code}): {time.monotonic() - started:.0f}s, exit {seeded.returncode}, "
+              f"{len(failed)} errors {failed[:3]}", flush=True)
+        for mode in args.modes.split(","):
+            for count in [int(n) for n in args.nodes.split(",")]:
+                if mode == "sat":
+                    runs[mode].append(measure(db, base, count, mode, args.sat_interval, args.sat_warmup,
+                                              args.sat_window, args, work, corpus, code))
+                else:
+                    runs[mode].append(measure(db, base, count, mode, args.interval, args.warmup, args.window,
+                                              args, work, corpus, code))
     finally:
         db.remove()
         web.send_signal(signal.SIGQUIT)
         web.wait(timeout=10)
-    print(f"\n{args.F} feeds, interval {args.interval}s, lease {args.lease}s, {args.window}s measured per run, "
-          f"{os.cpu_count()} cores shared by nodes, PostgreSQL and nginx\n")
-    print("| nodes | polls/s | node CPU ms/poll | PostgreSQL CPU ms/poll | statements/poll "
-          "| delay after due p50 / p95 s | duplicate polls | busiest node's share |")
-    print("|---|---|---|---|---|---|---|---|")
-    for count, rate, cpu, pg, stmts, p50, p95, dup, share in rows:
-        print(f"| {count} | {rate:.1f} | {cpu:.2f} | {pg:.2f} | {stmts:.1f} | {p50:.1f} / {p95:.1f} | {dup} "
-              f"| {share:.0%} |")
+    print(f"\n{args.F} feeds, lease {args.lease}s, {os.cpu_count()} cores shared by nodes, PostgreSQL, nginx "
+          f"(and other work: load average per run below); code: {code}\n")
+    unsat = {run.nodes: run for run in runs["unsat"]}
+    if runs["sat"]:
+        print(f"Saturated: every feed due every {args.sat_interval:g}s, {args.sat_window:g}s measured per run; "
+              f"delay after due from the unsaturated run (every {args.interval:g}s, {args.window:g}s measured).\n")
+        print("| nodes | polls/s | CPU ms/poll: nodes + PostgreSQL = total | statements/poll | duplicate polls "
+              "| peak RSS per node MB | delay after due p50 / p95 s (unsaturated) | busiest node's share "
+              "(unsaturated) | load average |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for run in runs["sat"]:
+            other = unsat.get(run.nodes)
+            node, pg = run.per_poll(run.node_cpu) * 1000, run.per_poll(run.pg_cpu) * 1000
+            delay = f"{other.delay(0.5):.1f} / {other.delay(0.95):.1f}" if other else "-"
+            busiest = f"{other.busiest:.0%}" if other else "-"
+            dups = run.duplicates + (other.duplicates if other else 0)
+            print(f"| {run.nodes} | {run.rate:.1f} | {node:.2f} + {pg:.2f} = {node + pg:.2f} "
+                  f"| {run.per_poll(run.statements):.1f} | {dups} | {' / '.join(f'{r:.0f}' for r in run.rss)} "
+                  f"| {delay} | {busiest} | {run.load} |")
+        first = runs["sat"][0]
+        for run in runs["sat"][1:]:
+            cpu = run.per_poll(run.node_cpu + run.pg_cpu) / first.per_poll(first.node_cpu + first.pg_cpu)
+            print(f"\n{run.nodes} nodes vs {first.nodes}: CPU per poll x{cpu:.2f}, "
+                  f"polls/s x{run.rate / first.rate:.2f}", end="")
+        print()
+    elif runs["unsat"]:
+        print("| nodes | polls/s | node CPU ms/poll | PostgreSQL CPU ms/poll | statements/poll "
+              "| delay after due p50 / p95 s | duplicate polls | busiest node's share |")
+        print("|---|---|---|---|---|---|---|---|")
+        for run in runs["unsat"]:
+            print(f"| {run.nodes} | {run.rate:.1f} | {run.per_poll(run.node_cpu) * 1000:.2f} "
+                  f"| {run.per_poll(run.pg_cpu) * 1000:.2f} | {run.per_poll(run.statements):.1f} "
+                  f"| {run.delay(0.5):.1f} / {run.delay(0.95):.1f} | {run.duplicates} | {run.busiest:.0%} |")
     return 0
 
 

@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.app import EXIT_STARTUP, open_deps, utc_now
 from crawler.archive import remove_stale_temp_files
-from crawler.cluster import ArchiveLocked, writer_lock
+from crawler.cluster import ArchiveLocked, Claims, FeedTableSync, Leases, writer_lock
 from crawler.config import FeedSource, Settings, ensure_archive_dir, load_settings
 from crawler.errors import ConfigError, StateError
 from crawler.models import FeedReport, FeedState
@@ -92,8 +92,12 @@ class Schedule:
         self._table.fill(entries)
         self._wake_at = self._next_wake()
         self._scheduler.add_job(
+            # Several instances may overlap: a wake re-arms the job while its own instance still counts
+            # as running, and with one instance APScheduler skips that wake and waits a whole interval
+            # (seen: feeds due at once left for a minute). Overlapping wakes are harmless: `_wake`
+            # never awaits, so each pops what is due whole.
             self._wake, IntervalTrigger(seconds=WAKE_AT_LEAST_EVERY, timezone="UTC"), id="due-feeds",
-            name="due-feeds", max_instances=1, coalesce=True, misfire_grace_time=None,
+            name="due-feeds", max_instances=8, coalesce=True, misfire_grace_time=None,
             next_run_time=self._at(self._wake_at),
         )
         self._scheduler.start()
@@ -169,6 +173,8 @@ class Daemon:
         self._deps: Deps | None = None
         self._pool: FeedPool | None = None
         self._states = _States()
+        self._claims: Claims | None = None  # a cluster node claims due feeds from the store (crawler/cluster/claims.py)
+        self._sync: FeedTableSync | None = None
 
     async def serve(self) -> int:
         # First: a metrics port in use must stop the start before anything else has begun.
@@ -181,11 +187,13 @@ class Daemon:
             async with open_deps(self._settings, observer=endpoint.observer, announce_outages=True) as deps:
                 self._deps = deps
                 self._pool = FeedPool(max(4, self._settings.http.concurrency), self._poll)
+                await self._sync_feeds(deps)
                 states = await deps.store.all_feed_states()
                 self._states = _States(states)
                 now = utc_now()
+                # A cluster node claims due feeds from the store (crawler/cluster/claims.py): no timetable of its own.
                 firsts = {name: self._first_due(source, states.get(name), now)
-                          for name, source in self._feeds.items()}
+                          for name, source in self._feeds.items()} if self._claims is None else {}
                 await self._record_first_dues(firsts, states)
                 self._schedule.start([(first.timestamp(), name) for name, first in firsts.items()])
                 deps.observer.feeds_known(list(self._feeds), states)
@@ -201,11 +209,13 @@ class Daemon:
                 watcher = asyncio.create_task(self._watch_config()) if self._watch else None
                 await self._stop.wait()
                 log.info("stopping: no new polls; waiting up to %.0fs for %d in flight",
-                         self._settings.shutdown_timeout, self._pool.busy)
+                         self._settings.shutdown_timeout, self._pool.busy + (self._claims.busy if self._claims else 0))
                 self._schedule.shutdown()
                 if watcher:
                     watcher.cancel()
                 cancelled = await self._pool.drain(self._settings.shutdown_timeout, self._force)
+                if self._claims is not None:
+                    cancelled += await self._claims.drain(self._settings.shutdown_timeout, self._force)
                 if cancelled:
                     log.warning("cancelled %s still running after the grace period", plural(cancelled, "poll"))
         finally:
@@ -256,13 +266,15 @@ class Daemon:
         changed = {n for n in new.keys() & old.keys() if new[n] != old[n]}
         self._deps.settings = settings
         self._settings = settings
+        await self._sync_feeds(self._deps, new)
         self._feeds = new
         now = utc_now()
-        for name in removed:
+        timetabled = self._claims is None  # a cluster node's claims follow the new feeds: no timetable to change
+        for name in removed if timetabled else ():
             self._schedule.remove(name)
-        for name in added:
+        for name in added if timetabled else ():
             self._schedule.set(name, self._first_due(new[name], states.get(name), now))
-        for name in changed:
+        for name in changed if timetabled else ():
             if _schedule_key(new[name]) != _schedule_key(old[name]):
                 self._schedule.set(name, self._soon(new[name], now))
         self._deps.observer.feeds_known(list(new), states)
@@ -287,7 +299,6 @@ class Daemon:
                 last = current
                 await self._reload("config file changed")
 
-    # -- scheduling ----------------------------------------------------------------------------
 
     async def _stored_states(self, names: Iterable[str]) -> dict[str, FeedState]:
         """The stored states of feeds a reload adds (one query for many, one each for a few)."""
@@ -297,6 +308,25 @@ class Daemon:
             every = await self._deps.store.all_feed_states()
             return {name: every[name] for name in names if name in every}
         return {name: await self._deps.store.feed_state(name) for name in names}
+
+    async def _sync_feeds(self, deps: Deps, feeds: dict[str, FeedSource] | None = None) -> None:
+        """The config's feeds into the store's feeds table; in a cluster, claiming starts (or goes on with them)."""
+        cluster, feeds = self._settings.cluster, self._feeds if feeds is None else feeds
+        if self._sync is None:
+            self._sync = FeedTableSync(deps.store, cluster.node if cluster else None, cluster.lease if cluster else 0)
+        try:
+            await self._sync(list(feeds.values()))
+        except StateError as exc:
+            log.error("the config's feeds could not be synced into the store: %s", exc)
+        if isinstance(deps.coordinator, Leases):
+            if self._claims is None:
+                slots = max(4, self._settings.http.concurrency)
+                self._claims = Claims(deps.store, deps.coordinator, feeds, slots,
+                                      lambda source, state, lease: crawl_feed(source, deps, state, lease))
+            else:
+                self._claims.use(feeds)
+
+    # -- scheduling ----------------------------------------------------------------------------
 
     @staticmethod
     def _soon(source: FeedSource, now: datetime) -> datetime:

@@ -71,7 +71,12 @@ class DaemonProcess:
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=15)
+        try:
+            return self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("did not stop:\n" + "".join(self.all_lines())) from None
 
 
 def start(daemons: list[DaemonProcess], config: Path, *extra: str) -> DaemonProcess:

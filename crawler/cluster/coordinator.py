@@ -76,6 +76,14 @@ class Leases:
             self._held[feed] = grant.lease
         return grant
 
+    def hold(self, lease: Lease) -> None:
+        """A lease taken by a claim (`cluster.claims`): renewed from now on, until `done`."""
+        self._held[lease.feed] = lease
+
+    @property
+    def seconds(self) -> float:
+        return self._seconds
+
     def done(self, lease: Lease | None) -> None:
         if lease is not None and self._held.get(lease.feed) == lease:
             del self._held[lease.feed]

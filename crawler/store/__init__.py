@@ -28,17 +28,20 @@ def store_exists(url: str) -> bool:
 # re-poll loads no module it does not use.
 if TYPE_CHECKING:
     from crawler.store.batching import Batcher
-    from crawler.store.db import shown
+    from crawler.store.db import Listener, shown
+    from crawler.store.feedtable import Claimed, FeedRecord, FeedSync
     from crawler.store.schema import entries, utc
     from crawler.store.state import StateStore, legacy_fingerprint
 else:
     __getattr__ = lazy_exports(__name__, {
         "batching": "Batcher",
-        "db": "shown",
+        "db": "Listener shown",
+        "feedtable": "Claimed FeedRecord FeedSync",
         "schema": "entries utc",
         "state": "StateStore legacy_fingerprint",
     })
 
 __all__ = [
-    "Batcher", "StateStore", "entries", "legacy_fingerprint", "shown", "store_exists", "utc",
+    "Batcher", "Claimed", "FeedRecord", "FeedSync", "Listener", "StateStore", "entries", "legacy_fingerprint",
+    "shown", "store_exists", "utc",
 ]

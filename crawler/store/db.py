@@ -82,6 +82,46 @@ class AsyncDriver:
         await self._engine.dispose()
 
 
+class Listener:
+    """PostgreSQL's LISTEN on one connection of the pool, held while listening: `callback()` on each
+    NOTIFY of `channel`. `ensure()` (re)opens it, so a server that restarted is listened to again."""
+
+    def __init__(self, db: AsyncDriver, channel: str, callback: Callable[[], None]) -> None:
+        self._db = db
+        self._channel = channel
+        self._callback = callback
+        self._conn: Any = None  # SQLAlchemy's AsyncConnection
+        self._driver: Any = None  # asyncpg's connection under it
+
+    def _notified(self, *_args: Any) -> None:
+        self._callback()
+
+    async def ensure(self) -> bool:
+        """Listening now? Opens the connection when there is none or the old one died; False if that fails."""
+        if self._driver is not None and not self._driver.is_closed():
+            return True
+        await self.close()
+        try:
+            self._conn = await self._db._engine.connect()
+            raw = await self._conn.get_raw_connection()
+            self._driver = raw.driver_connection
+            await self._driver.add_listener(self._channel, self._notified)
+        except Exception:  # the server is down: the caller looks again later, as it would without
+            await self.close()
+            return False
+        return True
+
+    async def close(self) -> None:
+        conn, driver, self._conn, self._driver = self._conn, self._driver, None, None
+        try:
+            if driver is not None and not driver.is_closed():
+                await driver.remove_listener(self._channel, self._notified)
+            if conn is not None:
+                await conn.close()
+        except Exception:  # a connection that died: nothing left to close
+            pass
+
+
 def open_database(url: str) -> Database:
     """`sqlite:///PATH` (the default) or `postgresql://...` (asyncpg)."""
     if url.startswith("postgresql://"):

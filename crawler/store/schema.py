@@ -32,6 +32,22 @@ feeds = sa.Table(
     sa.Column("dead", sa.Boolean, nullable=False, default=False),
     sa.Column("node", sa.String(200)),  # 0002: the node that made the last poll
     sa.Column("instance", sa.Text),  # 0003: the RSSHub instance that served the last poll
+    # 0006: the feed as the config has it (synced at each start and reload; see `feedtable`)
+    sa.Column("route", sa.Text),  # a `route:` feed's RSSHub route (`url` is then its URL on the first instance)
+    sa.Column("settings_hash", sa.String(64)),  # of the feed's resolved settings; NULL: never synced
+    sa.Column("retired", sa.DateTime(timezone=True)),  # when it left the config; NULL: in it, polled
+    sa.Index("feeds_by_due", "next_due"),  # 0006: claims take the due feeds first
+)
+
+# 0006: the config whose feeds the feeds table holds, as the last sync left it (one row).
+feed_config = sa.Table(
+    "feed_config",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # always 1
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("node", sa.String(200)),  # the node that synced it
+    sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("feeds", sa.Integer, nullable=False),
 )
 
 entries = sa.Table(
@@ -83,6 +99,9 @@ leases = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# A new lease's token (SQL): the server's clock in microseconds. Never one a node held before for
+# the same feed, though recording a poll deletes its lease row (see `state._TAKE_LEASE`).
+LEASE_TOKEN = "CAST(extract(epoch FROM clock_timestamp()) * 1000000 AS bigint)"
 
 # 0003: an RSSHub instance that answered 429 or 503 rests until `until`, across crawls and nodes.
 instance_rests = sa.Table(

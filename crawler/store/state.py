@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -33,8 +34,9 @@ from crawler.models import (
 )
 from crawler.store import versions
 from crawler.store.batching import Batcher
-from crawler.store.db import Database, open_database, reason, shown
+from crawler.store.db import AsyncDriver, Database, Listener, open_database, reason, shown
 from crawler.store.schema import (
+    LEASE_TOKEN,
     aliases,
     change_row,
     entries,
@@ -56,6 +58,9 @@ from crawler.store.schema import (
     validators_row,
 )
 
+if TYPE_CHECKING:
+    from crawler.store.feedtable import Claimed, FeedRecord, FeedSync
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -63,9 +68,12 @@ T = TypeVar("T")
 _BATCH = 500  # stays under SQLite's bound-parameter limit
 
 # Leases are PostgreSQL's (SQLite stores have the one-writer lock file instead), on its clock.
+# A new lease's token is the server's clock in microseconds, not 1: recording a poll deletes its
+# lease, so a node that takes a feed again while its own stale poll of it still runs (it was
+# paused past its lease) must get a token that poll does not hold. A taken-over lease counts up.
 _TAKE_LEASE = sa.text(
     "INSERT INTO leases AS l (feed, node, token, expires_at) "
-    "VALUES (:feed, :node, 1, now() + make_interval(secs => :seconds)) "
+    f"VALUES (:feed, :node, {LEASE_TOKEN}, now() + make_interval(secs => :seconds)) "
     "ON CONFLICT (feed) DO UPDATE SET node = EXCLUDED.node, token = l.token + 1, expires_at = EXCLUDED.expires_at "
     "WHERE l.expires_at <= now() "
     "RETURNING token"
@@ -103,6 +111,8 @@ def _change_statements() -> tuple[sa.Update, sa.Update]:
     return note, revise
 
 
+_POLLED = frozenset(feed_row(FeedState(""), "")) - {"name"}  # the columns a poll writes
+
 _DUE_LATER = sa.text("SELECT next_due FROM feeds WHERE name = :feed AND next_due > now()")
 
 
@@ -124,10 +134,14 @@ class StateStore:
         self._add_entries = insert(entries).on_conflict_do_nothing(index_elements=["feed", "entry_id"])
         self._add_images = insert(images).on_conflict_do_nothing(index_elements=["url"])
         upsert = insert(feeds)
+        # A poll writes the feed's state, never what the config sync keeps (route, settings hash, retired).
         self._put_feeds = upsert.on_conflict_do_update(
-            index_elements=["name"], set_={c.name: upsert.excluded[c.name] for c in feeds.c if c.name != "name"}
+            index_elements=["name"], set_={c.name: upsert.excluded[c.name] for c in feeds.c if c.name in _POLLED}
         )
         self._insert = insert
+        # A cluster node's claims (`cluster.claims`): polls under a lease store their next due time
+        # spread as the single daemon's scheduler spreads its jobs (`_spread`).
+        self.spread_next_due = False
         self._polls: Batcher[_Poll, bool] = Batcher(self._write_polls)
 
     @classmethod
@@ -297,7 +311,9 @@ class StateStore:
             rows = sorted((entry_row(p.state.name, a) for p in kept for a in p.archived),
                           key=lambda row: (row["feed"], row["entry_id"]))
             assets = sorted((image_row(i) for p in kept for i in p.new_images), key=lambda row: row["url"])
-            feed_rows = sorted((feed_row(p.state, p.url) for p in kept), key=lambda row: row["name"])
+            spread = self.spread_next_due
+            feed_rows = sorted((feed_row(_spread(p.state) if spread and p.lease else p.state, p.url) for p in kept),
+                               key=lambda row: row["name"])
             validator_rows = sorted(
                 (validators_row(p.state) for p in kept if p.instance_validators and p.state.instance),
                 key=lambda row: (row["feed"], row["instance"]),
@@ -454,6 +470,30 @@ class StateStore:
 
         return await self._run(renew) if held else []
 
+    # -- the feeds table as the config's copy; claims (PostgreSQL) ---------------------------------
+
+    async def sync_feeds(self, records: Sequence[FeedRecord], config_hash: str, node: str | None,
+                         lease_seconds: float) -> FeedSync:
+        """Write the config's feeds into the feeds table (see `feedtable.sync`), one node at a time."""
+        from crawler.store import feedtable  # a daemon's start and reload only
+
+        return await self._run(lambda conn: feedtable.sync(conn, records, config_hash, node, lease_seconds))
+
+    async def claim_due(self, node: str, seconds: float, limit: int,
+                        busy: Sequence[str] = ()) -> tuple[list[Claimed], datetime | None]:
+        """Up to `limit` due feeds but `busy`, leased to `node` in one statement; with fewer, when to ask again."""
+        from crawler.store import feedtable
+
+        return await self._run(lambda conn: feedtable.claim(conn, node, seconds, limit, busy))
+
+    async def listen(self, on_notify: Callable[[], None]) -> Listener | None:
+        """PostgreSQL: `on_notify()` whenever another node's sync made feeds due (None on SQLite)."""
+        from crawler.store import feedtable
+
+        if not isinstance(self._db, AsyncDriver):
+            return None
+        return Listener(self._db, feedtable.NOTIFY_CHANNEL, on_notify)
+
     async def lease_holders(self) -> dict[str, str]:
         """feed -> the node holding its lease now."""
         if self._db.dialect != "postgresql" or self.revision in (None, versions.UNVERSIONED, versions.BASELINE):
@@ -473,6 +513,16 @@ class _Poll:
     changes: Sequence[EntryChange] = ()
     new_aliases: Sequence[tuple[str, str]] = ()
     index: Callable[[sa.Connection], None] | None = None
+
+
+def _spread(state: FeedState) -> FeedState:
+    """The next due time plus up to a tenth of the wait (at most a minute), as the single daemon's
+    scheduler adds to its jobs: feeds that one node claimed together do not come due together
+    again, and so spread over the nodes."""
+    if state.next_due is None or state.last_poll is None:
+        return state
+    wait = (state.next_due - state.last_poll).total_seconds()
+    return replace(state, next_due=state.next_due + timedelta(seconds=random.uniform(0, min(wait / 10, 60.0))))
 
 
 def _end_lease(conn: sa.Connection, lease: Lease) -> bool:

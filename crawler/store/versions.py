@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from crawler.errors import StateError
 
 BASELINE = "0001"  # the schema of 0.1.0, which carried no version
-HEAD = "0005"  # the newest revision this program knows; tests check it against the scripts
-KNOWN = ("0001", "0002", "0003", "0004", "0005")  # oldest first
+HEAD = "0006"  # the newest revision this program knows; tests check it against the scripts
+KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006")  # oldest first
 MIGRATIONS = Path(__file__).parent / "migrations"
 _UPGRADE_LOCK = 0x66656564  # pg_advisory_xact_lock key: "feed"
 
