@@ -28,7 +28,7 @@ from warcio.archiveiterator import ArchiveIterator
 from werkzeug import Request, Response
 
 from tests import faults
-from tests.conftest import Item, archived_files, rss, write_config
+from tests.conftest import Item, archived_files, mounted_tmpfs, rss, write_config
 from tests.faults import FaultServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -343,16 +343,10 @@ def test_a_crawl_killed_mid_write_leaves_a_file_the_next_start_closes_whole(
     assert types == ["warcinfo", "response", "request"]  # the feed's exchange, from before the kill
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_a_full_disk_under_the_warc_folder_fails_the_poll_and_leaves_no_half_written_file(
     tmp_path: Path, httpserver: HTTPServer, cli
 ) -> None:
-    folder = tmp_path / "small"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "256k") as folder:
         noise = os.urandom(600_000)  # does not compress: more than the folder holds
         httpserver.expect_request("/feed.xml").respond_with_data(
             rss([Item("Big", httpserver.url_for("/big.html"), "Summary.")]), content_type="application/rss+xml")
@@ -370,20 +364,12 @@ def test_a_full_disk_under_the_warc_folder_fails_the_poll_and_leaves_no_half_wri
         files = warc_files(folder)
         assert files
         warcio_check(files)  # every closed file is whole
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_a_feed_whose_record_cannot_be_written_is_a_failed_poll_recorded_as_such(
     tmp_path: Path, httpserver: HTTPServer, cli
 ) -> None:
-    folder = tmp_path / "full"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "full", "64k") as folder:
         httpserver.expect_request("/feed.xml").respond_with_data(
             rss([Item("Noise", "http://example.com/n", os.urandom(40_000).hex())]),
             content_type="application/rss+xml")
@@ -400,8 +386,6 @@ def test_a_feed_whose_record_cannot_be_written_is_a_failed_poll_recorded_as_such
         assert not list(folder.rglob("*.open"))
         if files := warc_files(folder):
             warcio_check(files)
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_export_wacz_packs_the_captures_into_a_file_wacz_validate_accepts(

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from crawler.config import load_settings
-from tests.conftest import Item, rss
+from tests.conftest import Item, mounted_tmpfs, rss
 from tests.faults import Fault, FaultServer, Handler, respond
 
 CONFIG = """\
@@ -197,15 +197,8 @@ def test_a_symlinked_config_stays_a_symlink_and_its_target_is_edited(tmp_path: P
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs (a file system of its own, easily filled), mounted for one test.
     The suite runs as root in CI, where mounting one is allowed."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    mount = tmp_path / "tmpfs"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True, timeout=30)
-    try:
+    with mounted_tmpfs(tmp_path / "tmpfs", "64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True, timeout=30)
 
 
 def test_a_symlink_to_a_config_on_another_file_system(tmp_path: Path, tmpfs: Path, cli) -> None:

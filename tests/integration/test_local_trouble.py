@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from crawler.archive import entries as archive
 from tests import faults
-from tests.conftest import Item, archived_files, rss, split_document, write_config
+from tests.conftest import Item, archived_files, mounted_tmpfs, rss, split_document, write_config
 from tests.faults import FaultServer
 
 JPEG = b"\xff\xd8\xff\xe0" + b"5" * 300 + b"\xff\xd9"
@@ -66,15 +66,8 @@ def test_archive_dir_itself_may_be_a_symlink(tmp_path: Path, server: FaultServer
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "archive"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "archive", "400k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_full_disk_fails_the_entry_removes_the_temp_file_and_retries_later(
